@@ -1,0 +1,1 @@
+"""lingodesk's rasa-sdk action server: routing and human handoff."""

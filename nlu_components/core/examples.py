@@ -1,0 +1,95 @@
+"""The data the multitask model trains on and predicts, independent of any framework."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True)
+class EntitySpan:
+    """An entity as character offsets into the text (``text[start:end]`` is its surface)."""
+
+    start: int
+    end: int
+    entity: str
+    role: str | None = None
+    group: str | None = None
+    confidence: float = 1.0
+
+    @property
+    def label(self) -> str:
+        """The tag label the entity head learns: ``entity``[``@role``][``#group``]."""
+        label = self.entity
+        if self.role:
+            label += f"@{self.role}"
+        if self.group:
+            label += f"#{self.group}"
+        return label
+
+    @classmethod
+    def from_label(cls, start: int, end: int, label: str, confidence: float = 1.0) -> EntitySpan:
+        """Inverse of :attr:`label`."""
+        rest, _, group = label.partition("#")
+        entity, _, role = rest.partition("@")
+        return cls(start, end, entity, role or None, group or None, confidence)
+
+
+@dataclass
+class Example:
+    """One utterance.
+
+    ``words`` are character spans from a word tokenizer (the entity head labels words, so
+    entity boundaries are word boundaries). A task label that is ``None`` is unknown and that
+    example is masked out of that task's loss; ``entities=None`` means "not annotated", while
+    ``[]`` means "annotated, and there are none".
+    """
+
+    text: str
+    words: list[tuple[int, int]] = field(default_factory=list)
+    intent: str | None = None
+    sentiment: str | None = None
+    entities: list[EntitySpan] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.words:
+            self.words = whitespace_words(self.text)
+        if self.sentiment is not None and self.sentiment not in SENTIMENT_LABELS:
+            raise ValueError(
+                f"sentiment must be one of {SENTIMENT_LABELS} or None, got {self.sentiment!r}"
+            )
+
+
+@dataclass
+class Prediction:
+    """What the model says about one utterance."""
+
+    intent_ranking: list[tuple[str, float]]
+    sentiment: str
+    sentiment_scores: dict[str, float]
+    entities: list[EntitySpan]
+
+    @property
+    def intent(self) -> str:
+        return self.intent_ranking[0][0]
+
+    @property
+    def intent_confidence(self) -> float:
+        return self.intent_ranking[0][1]
+
+
+def whitespace_words(text: str) -> list[tuple[int, int]]:
+    """Character spans of whitespace-separated words: the fallback when no tokenizer ran."""
+    spans: list[tuple[int, int]] = []
+    start = None
+    for index, char in enumerate(text):
+        if char.isspace():
+            if start is not None:
+                spans.append((start, index))
+                start = None
+        elif start is None:
+            start = index
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans

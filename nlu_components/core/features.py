@@ -1,0 +1,98 @@
+"""Turning texts and word spans into encoder inputs, with sub-token <-> word alignment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+IGNORE_INDEX = -100  # cross-entropy's "no label here"
+
+
+@dataclass
+class Encoded:
+    """A batch of tokenized texts."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    # For each text, for each word: the sub-token position that carries the word's entity tag
+    # (its first overlapping sub-token), or -1 when truncation cut the word off.
+    word_positions: list[list[int]]
+
+
+def encode_batch(
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    words: Sequence[Sequence[tuple[int, int]]],
+    text_prefix: str,
+    max_length: int,
+    max_chars: int,
+) -> Encoded:
+    """Tokenize raw texts (not pre-split words, so the model sees text as it was pretrained)
+    and align each word to its first overlapping sub-token by character offsets.
+
+    Working on offsets rather than ``is_split_into_words`` keeps SentencePiece's handling of
+    spaces and CJK intact; a word that shares its only sub-token with the previous word (a
+    merged CJK piece) points at that shared sub-token.
+    """
+    capped = [text[:max_chars] for text in texts]
+    batch = tokenizer(
+        [text_prefix + text for text in capped],
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_offsets_mapping=True,
+        return_tensors="pt",
+    )
+    shift = len(text_prefix)
+    positions: list[list[int]] = []
+    for row, text_words in enumerate(words):
+        positions.append(_align(batch["offset_mapping"][row].tolist(), text_words, shift))
+    return Encoded(batch["input_ids"], batch["attention_mask"], positions)
+
+
+def _align(
+    offsets: list[list[int]],
+    words: Sequence[tuple[int, int]],
+    shift: int,
+) -> list[int]:
+    result = []
+    cursor = 0
+    for word_start, word_end in words:
+        found = -1
+        for position in range(cursor, len(offsets)):
+            start, end = offsets[position]
+            if end <= start:
+                continue  # special tokens and padding have empty offsets
+            start, end = start - shift, end - shift
+            if end <= word_start:
+                continue
+            if start < word_end:
+                found = position
+            break
+        if found == -1 and cursor > 0:
+            # The word sits inside the sub-token the previous word started with.
+            start, end = offsets[cursor - 1]
+            if start - shift < word_end and end - shift > word_start:
+                found = cursor - 1
+        result.append(found)
+        if found >= 0:
+            cursor = found + 1
+    return result
+
+
+def word_tag_targets(encoded: Encoded, tag_ids: Sequence[Sequence[int] | None]) -> torch.Tensor:
+    """Per-sub-token targets for the entity head: each word's tag at its first sub-token,
+    IGNORE_INDEX elsewhere and for texts whose entities are not annotated."""
+    targets = torch.full_like(encoded.input_ids, IGNORE_INDEX)
+    for row, (positions, tags) in enumerate(zip(encoded.word_positions, tag_ids)):
+        if tags is None:
+            continue
+        seen: set[int] = set()
+        for position, tag in zip(positions, tags):
+            if position >= 0 and position not in seen:
+                targets[row, position] = tag
+                seen.add(position)
+    return targets

@@ -1,0 +1,188 @@
+"""Serving: the trained model with LoRA merged into the weights, on ONNX Runtime or torch.
+
+At serving time there are no adapters: ``merge_and_unload`` folds them into the encoder's
+linear layers, so a prediction costs exactly one plain encoder pass. On CPU the merged model
+is exported to ONNX and (by default) dynamically quantized to int8, which is several times
+faster than eager PyTorch; the export is cached on disk by a fingerprint of the weights, so a
+server restart reuses it. When export fails the torch path serves instead, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nlu_components.core.bio import tags_to_spans
+from nlu_components.core.encoder import LoadedEncoder, fingerprint
+from nlu_components.core.examples import Prediction
+from nlu_components.core.features import encode_batch
+from nlu_components.core.model import MultitaskModel
+from nlu_components.core.settings import EncoderSettings, ServingSettings
+from nlu_components.core.training import LabelMaps
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("onnx-int8", "onnx", "torch")
+_ONNX_OUTPUTS = ["intent_logits", "sentiment_logits", "tag_logits"]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("LINGODESK_CACHE_DIR", Path.home() / ".cache" / "lingodesk"))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+class Predictor:
+    """Batched predictions from a merged :class:`MultitaskModel`."""
+
+    def __init__(
+        self,
+        model: MultitaskModel,
+        encoder: LoadedEncoder,
+        labels: LabelMaps,
+        encoder_settings: EncoderSettings,
+        serving: ServingSettings,
+    ) -> None:
+        if serving.backend not in BACKENDS:
+            raise ValueError(f"serving backend must be one of {BACKENDS}, got {serving.backend!r}")
+        self.model = model.eval()
+        self.encoder = encoder
+        self.labels = labels
+        self.encoder_settings = encoder_settings
+        self.serving = serving
+        self.backend = "torch"
+        self._session = None
+        if serving.backend != "torch":
+            try:
+                self._session = self._onnx_session()
+                self.backend = serving.backend
+            except Exception as error:  # export or runtime problems must not take serving down
+                logger.warning(
+                    "ONNX serving unavailable (%s: %s); serving with PyTorch instead.",
+                    type(error).__name__,
+                    error,
+                )
+
+    # -- ONNX ---------------------------------------------------------------------------------
+    def _onnx_session(self):
+        import onnxruntime
+
+        cache = Path(self.serving.cache_dir) if self.serving.cache_dir else default_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        key = f"{fingerprint(self.model)}-opset17"
+        fp32_path = cache / f"{key}.onnx"
+        path = cache / f"{key}-int8.onnx" if self.serving.backend == "onnx-int8" else fp32_path
+        if not path.exists():
+            if not fp32_path.exists():
+                self._export(fp32_path)
+            if path != fp32_path:
+                self._quantize(fp32_path, path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.serving.num_threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def _export(self, path: Path) -> None:
+        logger.info("Exporting the merged model to ONNX (%s), once per trained model.", path)
+        example = self.encoder.tokenizer(["query: hello world"], return_tensors="pt")
+        # Write to a temp file first: a crash mid-export must not leave a corrupt cache entry.
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            tmp_path = Path(tmp) / path.name
+            torch.onnx.export(
+                self.model,
+                (example["input_ids"], example["attention_mask"]),
+                str(tmp_path),
+                input_names=["input_ids", "attention_mask"],
+                output_names=_ONNX_OUTPUTS,
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "intent_logits": {0: "batch"},
+                    "sentiment_logits": {0: "batch"},
+                    "tag_logits": {0: "batch", 1: "sequence"},
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+            os.replace(tmp_path, path)
+
+    @staticmethod
+    def _quantize(source: Path, target: Path) -> None:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            tmp_path = Path(tmp) / target.name
+            quantize_dynamic(str(source), str(tmp_path), weight_type=QuantType.QInt8)
+            os.replace(tmp_path, target)
+
+    # -- prediction ---------------------------------------------------------------------------
+    def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[np.ndarray]:
+        if self._session is not None:
+            return self._session.run(
+                _ONNX_OUTPUTS,
+                {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()},
+            )
+        with torch.inference_mode():
+            return [t.numpy() for t in self.model(input_ids, attention_mask)]
+
+    def predict(
+        self, texts: Sequence[str], words: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[Prediction]:
+        """Predict intent ranking, sentiment and entity spans for each text."""
+        predictions: list[Prediction] = []
+        size = self.serving.batch_size
+        for start in range(0, len(texts), size):
+            predictions += self._predict_batch(
+                texts[start : start + size], words[start : start + size]
+            )
+        return predictions
+
+    def _predict_batch(
+        self, texts: Sequence[str], words: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[Prediction]:
+        encoded = encode_batch(
+            self.encoder.tokenizer,
+            texts,
+            words,
+            self.encoder.text_prefix,
+            self.encoder_settings.max_length,
+            self.encoder_settings.max_chars,
+        )
+        intent_logits, sentiment_logits, tag_logits = self._logits(
+            encoded.input_ids, encoded.attention_mask
+        )
+        intent_probs = _softmax(intent_logits)
+        sentiment_probs = _softmax(sentiment_logits)
+        tag_probs = _softmax(tag_logits)
+        results = []
+        for row, positions in enumerate(encoded.word_positions):
+            order = np.argsort(-intent_probs[row])
+            ranking = [(self.labels.intents[i], float(intent_probs[row, i])) for i in order]
+            sentiment_index = int(sentiment_probs[row].argmax())
+            kept = [(word, p) for word, p in zip(words[row], positions) if p >= 0]
+            word_tag_probs = tag_probs[row, [p for _, p in kept]] if kept else np.zeros((0, 1))
+            tags = [self.labels.tags[i] for i in word_tag_probs.argmax(axis=-1)]
+            results.append(
+                Prediction(
+                    intent_ranking=ranking,
+                    sentiment=self.labels.sentiments[sentiment_index],
+                    sentiment_scores={
+                        label: float(sentiment_probs[row, i])
+                        for i, label in enumerate(self.labels.sentiments)
+                    },
+                    entities=tags_to_spans(
+                        [word for word, _ in kept], tags, word_tag_probs.max(axis=-1)
+                    ),
+                )
+            )
+        return results

@@ -1,0 +1,137 @@
+"""Configuration of the multitask model, as dataclasses whose fields document themselves.
+
+Every field maps 1:1 to a key of the Rasa component's config (see
+``MultitaskTransformerNLU.get_default_config``), so what a user writes in config.yml is what
+the core receives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class EncoderSettings:
+    """Which pretrained encoder to fine-tune and how to read it."""
+
+    # Hugging Face model name or local directory. The offline default is built by
+    # `python -m nlu_components.assets`; `bert-base-multilingual-cased` works where a hub is
+    # reachable.
+    model_name_or_path: str = "models/multilingual-e5-small"
+    # "mean" (masked mean of the last layer: what e5 was trained with) or "cls".
+    # None: read from the encoder directory's lingodesk_encoder.json, else "cls".
+    pooling: str | None = None
+    # Prepended to every text (e5 expects "query: "). None: from lingodesk_encoder.json, else "".
+    text_prefix: str | None = None
+    # Sub-word tokens fed to the encoder; longer input is truncated (and text is capped at
+    # max_chars before tokenizing, so a 100k-character message costs the same as a short one).
+    max_length: int = 128
+    max_chars: int = 2000
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters on the encoder's linear layers (peft).
+
+    Defaults measured on xSID zero-shot with e5-small (docs/benchmarks.md): rank 16 on all
+    attention and feed-forward projections beat rank 8 on query/value only, at 1.8 MB of
+    adapter weights.
+    """
+
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.1
+    # Module-name suffixes that get adapters ("dense" covers the attention output and both
+    # feed-forward layers of BERT).
+    target_modules: list[str] = field(default_factory=lambda: ["query", "key", "value", "dense"])
+
+
+@dataclass
+class TrainingSettings:
+    """The multi-task training loop."""
+
+    epochs: int = 20
+    batch_size: int = 16
+    learning_rate: float = 5e-4  # LoRA adapters
+    head_learning_rate: float = 2e-3  # task heads start from scratch and learn faster
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1  # linear warm-up, then linear decay to zero
+    label_smoothing: float = 0.1
+    # Relative weight of each task's loss.
+    loss_weights: dict[str, float] = field(
+        default_factory=lambda: {"intent": 1.0, "sentiment": 0.5, "entities": 1.0}
+    )
+    # "balanced": inverse-sqrt-frequency class weights per task; "none": plain cross-entropy.
+    class_weighting: str = "balanced"
+    # A held-out slice for early stopping, used only when there are at least
+    # `min_examples_for_validation` examples.
+    validation_fraction: float = 0.1
+    min_examples_for_validation: int = 500
+    early_stopping_patience: int = 3
+    dropout: float = 0.1  # before the heads
+    seed: int = 42
+    num_threads: int | None = None  # torch threads while training; None leaves torch's default
+    progress_bar: bool = True
+
+
+@dataclass
+class ServingSettings:
+    """How predictions are computed after training or loading."""
+
+    # "onnx-int8": ONNX Runtime with dynamic int8 quantization (fastest on CPU);
+    # "onnx": ONNX Runtime fp32; "torch": the merged PyTorch model (always available, and
+    # the fallback when ONNX export fails).
+    backend: str = "onnx-int8"
+    num_threads: int = 1
+    batch_size: int = 32
+    # Where exported ONNX files are cached (keyed by a fingerprint of the trained weights).
+    # None: $LINGODESK_CACHE_DIR or ~/.cache/lingodesk.
+    cache_dir: str | None = None
+
+
+# Flat config keys (as in Rasa's config.yml) -> the dataclass they configure. LoRA and serving
+# keys carry a prefix because their field names would otherwise clash with training's.
+_FLAT_PREFIXES: tuple[tuple[type, str], ...] = (
+    (EncoderSettings, ""),
+    (LoraSettings, "lora_"),
+    (TrainingSettings, ""),
+    (ServingSettings, "serving_"),
+)
+
+
+def flat_defaults() -> dict[str, Any]:
+    """Every setting as a flat ``{key: default}`` dict, for a component's default config."""
+    return {
+        prefix + name: value
+        for cls, prefix in _FLAT_PREFIXES
+        for name, value in asdict(cls()).items()
+    }
+
+
+def from_flat_config(
+    config: dict[str, Any],
+) -> tuple[EncoderSettings, LoraSettings, TrainingSettings, ServingSettings]:
+    """Split a flat config (unknown keys ignored: they belong to the caller) into settings."""
+    built = []
+    for cls, prefix in _FLAT_PREFIXES:
+        values = {f.name: config[prefix + f.name] for f in fields(cls) if prefix + f.name in config}
+        built.append(cls(**values))
+    encoder, lora, training, serving = built
+    return encoder, lora, training, serving
+
+
+def settings_from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Build a settings dataclass from a dict, refusing unknown keys with a clear message."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(
+            f"Unknown {cls.__name__} option(s) {sorted(unknown)}; known: {sorted(known)}"
+        )
+    return cls(**values)
+
+
+def settings_to_dict(settings: Any) -> dict[str, Any]:
+    """Inverse of :func:`settings_from_dict`."""
+    return asdict(settings)

@@ -1,0 +1,249 @@
+"""MultitaskTransformerNLU: intent, sentiment and entities from one LoRA-tuned transformer.
+
+A thin Rasa adapter over :class:`nlu_components.core.nlu_model.MultitaskNLU`: it turns Rasa
+training data into core examples, persists through Rasa's model storage, and writes the core's
+predictions into the parse result. All machine learning lives in the core.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_GROUP,
+    ENTITY_ATTRIBUTE_ROLE,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    METADATA,
+    METADATA_EXAMPLE,
+    METADATA_INTENT,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from nlu_components.core.examples import SENTIMENT_LABELS, EntitySpan, Example, Prediction
+from nlu_components.core.settings import flat_defaults, from_flat_config
+
+logger = logging.getLogger(__name__)
+
+SENTIMENT = "sentiment"
+
+
+@DefaultV1Recipe.register(
+    [
+        DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER,
+        DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR,
+    ],
+    is_trainable=True,
+)
+class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
+    """Fine-tunes a multilingual encoder with LoRA for intent, sentiment and entities at once."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """Every option, with its default (documented in nlu_components/core/settings.py)."""
+        return {
+            **flat_defaults(),
+            # Intents and sentiment ranking cut for the parse result.
+            "ranking_length": 10,
+            # Sentiment for training examples whose metadata has none, per intent
+            # (e.g. {"complaint": "negative"}); examples with neither are masked out.
+            "sentiment_by_intent": {},
+        }
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        name: str,
+        model_storage: ModelStorage,
+        resource: Resource,
+        nlu: Any = None,
+    ) -> None:
+        self.component_config = {**self.get_default_config(), **config}
+        # `name` is EntityExtractorMixin's: the class name, written as each entity's extractor.
+        self.node_name = name
+        self._model_storage = model_storage
+        self._resource = resource
+        self._validate_config()
+        self.nlu = nlu  # a trained MultitaskNLU, or None
+
+    def _validate_config(self) -> None:
+        unknown = {
+            label
+            for label in self.component_config["sentiment_by_intent"].values()
+            if label not in SENTIMENT_LABELS
+        }
+        if unknown:
+            raise ValueError(
+                f"{self.name}: sentiment_by_intent uses {sorted(unknown)}; "
+                f"allowed: {list(SENTIMENT_LABELS)}"
+            )
+        from_flat_config(self.component_config)  # fails early on ill-typed settings
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> MultitaskTransformerNLU:
+        return cls(config, execution_context.node_name, model_storage, resource)
+
+    # -- training -----------------------------------------------------------------------------
+    def _example(self, message: Message) -> Example:
+        text = message.get(TEXT)
+        intent = message.get(INTENT)
+        metadata = message.get(METADATA) or {}
+        sentiment = (
+            (metadata.get(METADATA_EXAMPLE) or {}).get(SENTIMENT)
+            or (metadata.get(METADATA_INTENT) or {}).get(SENTIMENT)
+            or self.component_config["sentiment_by_intent"].get(intent)
+        )
+        entities = [
+            EntitySpan(
+                e[ENTITY_ATTRIBUTE_START],
+                e[ENTITY_ATTRIBUTE_END],
+                e[ENTITY_ATTRIBUTE_TYPE],
+                e.get(ENTITY_ATTRIBUTE_ROLE),
+                e.get(ENTITY_ATTRIBUTE_GROUP),
+            )
+            for e in message.get(ENTITIES) or []
+        ]
+        return Example(
+            text=text,
+            words=_word_spans(message),
+            intent=intent,
+            sentiment=sentiment,
+            entities=entities,
+        )
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fine-tune on every example with an intent, then persist adapters and heads."""
+        from nlu_components.core.nlu_model import MultitaskNLU
+
+        examples = [
+            self._example(message) for message in training_data.intent_examples if message.get(TEXT)
+        ]
+        if not examples:
+            logger.warning("%s: no intent examples; nothing trained.", self.name)
+            return self._resource
+        missing = sum(e.sentiment is None for e in examples)
+        if missing:
+            logger.info(
+                "%s: %d of %d examples have no sentiment label; masked out of that task.",
+                self.name,
+                missing,
+                len(examples),
+            )
+        encoder, lora, training, serving = from_flat_config(self.component_config)
+        self.nlu = MultitaskNLU(encoder, lora, training, serving)
+        self.nlu.fit(examples)
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        if self.nlu is None or not self.nlu.is_trained:
+            return
+        with self._model_storage.write_to(self._resource) as directory:
+            self.nlu.save(directory)
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> MultitaskTransformerNLU:
+        """Load the trained model; on any failure, warn and serve without annotations."""
+        from nlu_components.core.nlu_model import MultitaskNLU
+
+        component = cls(config, execution_context.node_name, model_storage, resource)
+        _, _, _, serving = from_flat_config(component.component_config)
+        try:
+            with model_storage.read_from(resource) as directory:
+                nlu = MultitaskNLU.load(directory, serving)
+                nlu.predictor  # noqa: B018 - build the serving path now, not on the first message
+        except Exception as error:  # a broken model must not take the server down
+            logger.warning(
+                "%s: could not load the trained model (%s: %s). Messages will get no intent, "
+                "entities or sentiment from it until the model is retrained.",
+                component.name,
+                type(error).__name__,
+                error,
+            )
+            return component
+        component.nlu = nlu
+        return component
+
+    # -- inference ----------------------------------------------------------------------------
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Annotate a batch of messages with one batched forward pass."""
+        if self.nlu is None:
+            return messages
+        texts = [message.get(TEXT) or "" for message in messages]
+        predictions = self.nlu.predict(texts, [_word_spans(m) for m in messages])
+        for message, text, prediction in zip(messages, texts, predictions):
+            self._annotate(message, text, prediction)
+        return messages
+
+    def _annotate(self, message: Message, text: str, prediction: Prediction) -> None:
+        length = self.component_config["ranking_length"]
+        ranking = [
+            {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
+            for name, confidence in prediction.intent_ranking[:length]
+        ]
+        message.set(INTENT, ranking[0], add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        message.set(
+            SENTIMENT,
+            {
+                "label": prediction.sentiment,
+                "confidence": prediction.sentiment_scores[prediction.sentiment],
+                "scores": prediction.sentiment_scores,
+            },
+            add_to_output=True,
+        )
+        entities = []
+        for span in prediction.entities:
+            entity = {
+                ENTITY_ATTRIBUTE_START: span.start,
+                ENTITY_ATTRIBUTE_END: span.end,
+                ENTITY_ATTRIBUTE_VALUE: text[span.start : span.end],
+                ENTITY_ATTRIBUTE_TYPE: span.entity,
+                "confidence_entity": span.confidence,
+            }
+            if span.role:
+                entity[ENTITY_ATTRIBUTE_ROLE] = span.role
+            if span.group:
+                entity[ENTITY_ATTRIBUTE_GROUP] = span.group
+            entities.append(entity)
+        entities = self.add_extractor_name(entities)
+        message.set(ENTITIES, (message.get(ENTITIES) or []) + entities, add_to_output=True)
+
+
+def _word_spans(message: Message) -> list[tuple[int, int]]:
+    """Word boundaries from the pipeline's tokenizer (so `rasa test` scores entities on the
+    same words), or whitespace words when no tokenizer ran."""
+    tokens = message.get(TOKENS_NAMES[TEXT]) or []
+    if tokens:
+        return [(token.start, token.end) for token in tokens]
+    return Example(message.get(TEXT) or "").words

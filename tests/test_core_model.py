@@ -1,0 +1,192 @@
+"""The framework-free multitask model on the tiny fixture encoder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nlu_components.core.examples import EntitySpan, Example
+from nlu_components.core.nlu_model import EncoderMismatchError, ModelFilesError, MultitaskNLU
+from nlu_components.core.settings import (
+    EncoderSettings,
+    LoraSettings,
+    ServingSettings,
+    TrainingSettings,
+)
+
+
+def _span(text: str, surface: str, entity: str) -> EntitySpan:
+    start = text.index(surface)
+    return EntitySpan(start, start + len(surface), entity)
+
+
+def _examples() -> list[Example]:
+    rows = [
+        ("where is my order LD-123456", "order_status", "neutral", [("LD-123456", "order_number")]),
+        (
+            "wo ist meine Bestellung LD-654321",
+            "order_status",
+            "neutral",
+            [("LD-654321", "order_number")],
+        ),
+        ("I want to return the red shoes", "return_item", "neutral", [("red", "colour")]),
+        ("ich möchte die rote Jacke zurückgeben", "return_item", "neutral", [("rote", "colour")]),
+        ("my parcel arrived damaged and I am furious", "complaint", "negative", []),
+        ("c'est inadmissible", "complaint", "negative", []),
+        ("thank you so much, great service!", "thanks", "positive", []),
+        ("红色的鞋子太小了", "return_item", None, [("红色", "colour")]),
+    ]
+    examples = [
+        Example(
+            text, intent=intent, sentiment=sentiment, entities=[_span(text, s, e) for s, e in spans]
+        )
+        for text, intent, sentiment, spans in rows
+    ]
+    examples[-1].words = [(0, 2), (2, 3), (3, 5), (5, 8)]  # what a Chinese word tokenizer gives
+    return examples
+
+
+def _model(encoder_dir: Path, backend: str = "torch", epochs: int = 30) -> MultitaskNLU:
+    return MultitaskNLU(
+        EncoderSettings(model_name_or_path=str(encoder_dir)),
+        LoraSettings(rank=4, alpha=8),
+        # A random tiny encoder learns slowly: high learning rates, no smoothing.
+        TrainingSettings(
+            epochs=epochs,
+            batch_size=4,
+            learning_rate=1e-2,
+            head_learning_rate=0.1,
+            label_smoothing=0.0,
+            progress_bar=False,
+        ),
+        ServingSettings(backend=backend),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    model = _model(tiny_encoder_dir)
+    report = model.fit(_examples())
+    directory = tmp_path_factory.mktemp("trained")
+    model.save(directory)
+    return model, report, directory
+
+
+def test_training_reduces_every_tasks_loss(trained):
+    _, report, _ = trained
+    first, last = report.epoch_losses[0], report.epoch_losses[-1]
+    assert set(first) == {"intent", "sentiment", "entities"}
+    for task in first:
+        assert last[task] < first[task] * 0.8, (task, first[task], last[task])
+
+
+def test_it_fits_its_training_data(trained):
+    model, _, _ = trained
+    examples = _examples()
+    predictions = model.predict([e.text for e in examples], [e.words for e in examples])
+    correct = sum(p.intent == e.intent for p, e in zip(predictions, examples))
+    assert correct >= len(examples) - 1
+
+
+def test_saved_artifacts_are_only_what_was_trained(trained, tiny_encoder_dir: Path):
+    _, _, directory = trained
+    names = sorted(p.name for p in directory.iterdir())
+    assert names == ["adapter.safetensors", "heads.safetensors", "lingodesk_nlu.json"]
+    encoder_bytes = sum(p.stat().st_size for p in tiny_encoder_dir.glob("*.safetensors"))
+    saved_bytes = sum(p.stat().st_size for p in directory.iterdir())
+    assert saved_bytes < encoder_bytes  # the encoder itself is never copied
+    manifest = json.loads((directory / "lingodesk_nlu.json").read_text())
+    assert manifest["encoder"]["model_name_or_path"] == str(tiny_encoder_dir)
+    assert manifest["labels"]["intents"] == ["complaint", "order_status", "return_item", "thanks"]
+
+
+def test_save_load_round_trips_predictions_exactly(trained):
+    model, _, directory = trained
+    texts = ["where is my order LD-999999", "红色的鞋子", "ich bin wütend", ""]
+    before = model.predict(texts)
+    loaded = MultitaskNLU.load(directory, ServingSettings(backend="torch"))
+    after = loaded.predict(texts)
+    assert before == after
+
+
+def test_entity_spans_are_exact_characters_in_cjk_and_accented_text(trained):
+    model, _, _ = trained
+    texts = ["ich möchte die rote Jacke zurückgeben", "红色的鞋子太小了"]
+    words = [
+        [(0, 3), (4, 10), (11, 14), (15, 19), (20, 25), (26, 37)],
+        [(0, 2), (2, 3), (3, 5), (5, 8)],
+    ]
+    for text, prediction in zip(texts, model.predict(texts, words)):
+        for span in prediction.entities:
+            assert span.start in {s for s, _ in words[texts.index(text)]}
+            assert text[span.start : span.end].strip() == text[span.start : span.end]
+    german, chinese = model.predict(texts, words)
+    assert [(texts[0][s.start : s.end], s.entity) for s in german.entities] == [("rote", "colour")]
+    assert [(texts[1][s.start : s.end], s.entity) for s in chinese.entities] == [("红色", "colour")]
+
+
+def test_examples_without_sentiment_or_entity_labels_train(tiny_encoder_dir: Path):
+    examples = [
+        Example("hello", intent="greet", sentiment=None, entities=None),
+        Example("bye", intent="goodbye", sentiment=None, entities=None),
+        Example("I am furious", intent="complaint", sentiment="negative", entities=None),
+    ]
+    report = _model(tiny_encoder_dir, epochs=2).fit(examples)
+    assert "sentiment" in report.epoch_losses[0]
+    assert "entities" not in report.epoch_losses[0]  # nothing annotated: masked out entirely
+
+
+def test_training_is_deterministic(tiny_encoder_dir: Path):
+    texts = ["where is my order", "thank you"]
+    first = _model(tiny_encoder_dir, epochs=2)
+    first.fit(_examples())
+    second = _model(tiny_encoder_dir, epochs=2)
+    second.fit(_examples())
+    assert first.predict(texts) == second.predict(texts)
+
+
+def test_loading_against_a_different_encoder_is_refused(trained, tmp_path: Path):
+    from tests.tiny_models import build_tiny_encoder
+
+    _, _, directory = trained
+    other = build_tiny_encoder(tmp_path / "other-encoder", hidden_size=32)
+    with pytest.raises(EncoderMismatchError, match="different weights"):
+        MultitaskNLU.load(directory, encoder_overrides={"model_name_or_path": str(other)})
+
+
+def test_missing_or_corrupt_files_give_clear_errors(trained, tmp_path: Path):
+    _, _, directory = trained
+    with pytest.raises(ModelFilesError, match=r"lingodesk_nlu\.json missing"):
+        MultitaskNLU.load(tmp_path)
+    broken = tmp_path / "broken"
+    shutil.copytree(directory, broken)
+    (broken / "adapter.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelFilesError, match="Cannot read trained weights"):
+        MultitaskNLU.load(broken, ServingSettings(backend="torch"))
+
+
+def test_onnx_int8_serving_agrees_with_torch(trained):
+    _, _, directory = trained
+    texts = [e.text for e in _examples()]
+    torch_model = MultitaskNLU.load(directory, ServingSettings(backend="torch"))
+    onnx_model = MultitaskNLU.load(directory, ServingSettings(backend="onnx-int8"))
+    assert onnx_model.predictor.backend == "onnx-int8"
+    torch_predictions = torch_model.predict(texts)
+    onnx_predictions = onnx_model.predict(texts)
+    agree = sum(a.intent == b.intent for a, b in zip(torch_predictions, onnx_predictions))
+    assert agree >= len(texts) - 1
+    for a, b in zip(torch_predictions, onnx_predictions):
+        assert abs(a.intent_confidence - b.intent_confidence) < 0.1
+
+
+def test_huge_and_empty_inputs_cost_the_same_bounded_work(trained):
+    model, _, _ = trained
+    huge = "where is my order " * 10_000
+    predictions = model.predict([huge, "", "😡😡😡"])
+    assert len(predictions) == 3
+    assert all(
+        p.intent in {"complaint", "order_status", "return_item", "thanks"} for p in predictions
+    )
