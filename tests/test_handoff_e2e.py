@@ -1,0 +1,231 @@
+"""End to end through Rasa's REST channel: an angry Spanish customer, an agent, the bot back.
+
+Real `rasa train`, `rasa run`, `rasa run actions` (the repo's actions), Redis and the agent
+API. The assistant is the repo's domain and dialogue data with a small stock pipeline; a
+keyword annotator stands in for lingodesk's language detector and sentiment head, so the test
+needs no model assets and the customer's mood is exactly what the script says.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+
+from actions.queues import AGENT_METADATA_KEY
+from actions.routing import load_config
+from bot.agent_api import create_app
+from tests.conftest import REPO_ROOT
+from tests.servers import RasaStack, prepare_project, train
+
+pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.anyio]
+
+TOKEN = "e2e-agent-token"
+
+ANNOTATOR = '''
+"""Stand-in for lingodesk's language detector and sentiment head: keyword rules."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+SPANISH = re.compile(r"[¿¡ñ]|\\b(hola|pedido|gracias|estoy|esto|hay|alguien)\\b", re.IGNORECASE)
+ANGRY = re.compile(r"vergüenza|harto|inaceptable", re.IGNORECASE)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class KeywordAnnotator(GraphComponent):
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> KeywordAnnotator:
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            text = message.get("text") or ""
+            code = "es" if SPANISH.search(text) else "en"
+            message.set("language", {"code": code, "confidence": 0.97, "source": "model",
+                                     "ranking": [{"code": code, "confidence": 0.97}]},
+                        add_to_output=True)
+            label = "negative" if ANGRY.search(text) else "neutral"
+            scores = {"negative": 0.9 if label == "negative" else 0.05, "positive": 0.05}
+            scores["neutral"] = 1 - scores["negative"] - scores["positive"]
+            message.set("sentiment", {"label": label, "confidence": scores[label],
+                                      "scores": scores}, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+'''
+
+CONFIG = """
+recipe: default.v1
+language: xx
+assistant_id: lingodesk-handoff-e2e
+pipeline:
+  - name: e2e_annotator.KeywordAnnotator
+  - name: WhitespaceTokenizer
+  - name: RegexEntityExtractor
+    use_lookup_tables: false
+    use_regexes: true
+  - name: CountVectorsFeaturizer
+  - name: CountVectorsFeaturizer
+    analyzer: char_wb
+    min_ngram: 2
+    max_ngram: 4
+  - name: LogisticRegressionClassifier
+policies:
+  - name: RulePolicy
+  - name: MemoizationPolicy
+"""
+
+
+def _project(directory: Path) -> Path:
+    """The repo's assistant (domain, rules, stories, handoff rule, en+es NLU), small pipeline."""
+    directory.mkdir(parents=True)
+    (directory / "config.yml").write_text(textwrap.dedent(CONFIG))
+    (directory / "e2e_annotator.py").write_text(ANNOTATOR)
+    domain = yaml.safe_load((REPO_ROOT / "domain.yml").read_text())
+    # the agent messages for REST customers go out through this action (docs/handoff.md)
+    domain["actions"] = sorted({*domain["actions"], "action_validate_slot_mappings"})
+    (directory / "domain.yml").write_text(yaml.safe_dump(domain, allow_unicode=True))
+    data = REPO_ROOT / "data"
+    return prepare_project(
+        directory / "assistant",
+        config=directory / "config.yml",
+        domain=directory / "domain.yml",
+        data=[
+            data / "rules.yml",
+            data / "stories.yml",
+            data / "handoff.yml",
+            data / "nlu" / "en.yml",
+            data / "nlu" / "es.yml",
+        ],
+        extra_files=[directory / "e2e_annotator.py"],
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[RasaStack]:
+    project = _project(tmp_path_factory.mktemp("handoff-e2e") / "project")
+    cache = getattr(pytestconfig, "cache", None)
+    train(project, cache_dir=cache.mkdir("lingodesk-models") if cache else None)
+    with RasaStack(project) as running:
+        yield running
+
+
+@pytest.fixture
+async def agent_api(stack: RasaStack) -> AsyncIterator[TestClient]:
+    config = load_config(environ={"LINGODESK_REDIS_PORT": str(stack.redis.port)})
+    client = TestClient(TestServer(create_app(config, TOKEN, stack.url)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+async def test_angry_spanish_customer_agent_and_bot_back(
+    stack: RasaStack, agent_api: TestClient
+) -> None:
+    agent = {"Authorization": f"Bearer {TOKEN}", "X-Agent": "ana"}
+    handoff_db = redis.Redis(port=stack.redis.port, db=2, decode_responses=True)
+
+    async with aiohttp.ClientSession() as http:
+
+        async def customer(text: str) -> list[str]:
+            async with http.post(
+                f"{stack.url}/webhooks/rest/webhook", json={"sender": "maria", "message": text}
+            ) as answer:
+                assert answer.status == 200, await answer.text()
+                return [m.get("text", "") for m in await answer.json()]
+
+        first = await customer("Hola, mi pedido LD-284617 no ha llegado, es una vergüenza")
+        assert first and not any("cola" in text for text in first)  # one angry message: the bot
+        handoff = await customer("¡Estoy harto! Esto es inaceptable")
+        assert handoff == [
+            "Te paso con un compañero del equipo de soporte. Estás en la cola agents_es, eres el "
+            "número 1 y la espera es de unos 6 minutos. Por favor, no cierres este chat."
+        ], stack.log_tail("actions")
+
+        # one ticket, in the Spanish queue, with the transcript and the order number
+        assert handoff_db.xlen("lingodesk:queue:agents_es") == 1
+        listed = await (await agent_api.get("/queues", headers=agent)).json()
+        waiting = {q["queue"]: q["waiting"] for q in listed["queues"]}
+        assert waiting["agents_es"] == 1 and sum(waiting.values()) == 1
+        claimed = await agent_api.post("/queues/agents_es/claim", headers=agent)
+        ticket: dict[str, Any] = (await claimed.json())["ticket"]
+        assert (ticket["conversation_id"], ticket["language"], ticket["priority_name"]) == (
+            "maria",
+            "es",
+            "high",
+        )
+        assert "angry" in ticket["reason"]
+        assert ticket["entities"]["order_number"] == "LD-284617"
+        said_by_customer = [
+            line["text"] for line in ticket["transcript"] if line["sender"] == "user"
+        ]
+        assert said_by_customer == [
+            "Hola, mi pedido LD-284617 no ha llegado, es una vergüenza",
+            "¡Estoy harto! Esto es inaceptable",
+        ]
+
+        # paused: the bot does not answer, the customer's messages reach the agent
+        assert await customer("¿Hola? ¿Hay alguien?") == []
+        context = await (
+            await agent_api.get(f"/tickets/{ticket['ticket_id']}", headers=agent)
+        ).json()
+        last = context["conversation"][-1]
+        assert (last["sender"], last["text"]) == ("user", "¿Hola? ¿Hay alguien?")
+
+        # the agent's reply reaches the REST customer with their next message
+        answer = await agent_api.post(
+            f"/tickets/{ticket['ticket_id']}/reply",
+            headers=agent,
+            json={"text": "Hola María, soy Ana. Reviso tu pedido."},
+        )
+        assert (await answer.json()) == {"delivery": "next_turn"}
+        assert await customer("Vale, espero. ¿Hay novedades?") == [
+            "Hola María, soy Ana. Reviso tu pedido."
+        ]
+        tracker = stack.tracker("maria")
+        assert tracker["paused"] is True
+        agent_lines = [
+            e
+            for e in tracker["events"]
+            if e["event"] == "bot" and e.get("metadata", {}).get(AGENT_METADATA_KEY)
+        ]
+        assert [e["text"] for e in agent_lines] == ["Hola María, soy Ana. Reviso tu pedido."]
+
+        # closing hands the conversation back: the bot says so, in Spanish, and answers again
+        closed = await agent_api.post(f"/tickets/{ticket['ticket_id']}/close", headers=agent)
+        assert closed.status == 200, await closed.text()
+        assert await customer("gracias") == [
+            "Ya estoy de vuelta: el asistente automático vuelve a encargarse de este chat. "
+            "¿En qué te ayudo?",
+            "¡De nada! ¿Te puedo ayudar con algo más?",
+        ]
+        tracker = stack.tracker("maria")
+        assert tracker["paused"] is False and not tracker["slots"]["handed_off"]
+        assert handoff_db.xlen("lingodesk:queue:agents_es") == 0
+        assert handoff_db.get("lingodesk:conversation:maria") is None
+    handoff_db.close()
