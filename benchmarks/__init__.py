@@ -1,0 +1,1 @@
+"""lingodesk's reproducible measurements: ``python -m benchmarks SUITE --data ROOT --json OUT``."""

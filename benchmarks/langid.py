@@ -1,0 +1,218 @@
+"""Language ID on xSID: full sentences and short chat-like messages, detectors side by side.
+
+Short messages are the first two whitespace-separated words of each sentence (the first four
+characters, spaces left out, for Chinese and Japanese), which is where language ID fails in
+chat. Systems, each timed per message:
+
+- ``fasttext``: raw ``lid.176.ftz`` top-1, label as is;
+- ``identifier``: lingodesk's language ID itself (:meth:`LanguageIdentifier.predict`): text
+  only, no context, no restriction to a bot's languages. ``overall`` reports this one;
+- ``component``: the full decision with its fallbacks, each message sent as the second turn of
+  a conversation whose first turn is another sentence of the same file (seeded draw), its
+  confident language carried as ``session_language`` the way lingodesk's channels do;
+- ``langdetect`` and ``lingua`` where installed (``pip install .[bench]``).
+
+``overall.accuracy`` and ``overall.short_accuracy`` are means of per-language accuracies over
+the 13 main xSID languages; dialect files and Norwegian are reported beside them, dialects
+scored against their parent language.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import REPO_ROOT, XSID_MAIN_LANGUAGES, read_conll, xsid_files, xsid_language
+from nlu_components.core.language_id import LanguageIdentifier, normalize_language_tag
+
+QUICK_SENTENCES = 60
+_UNSPACED_LANGUAGES = ("zh", "ja")
+
+Detector = Callable[[str], "str | None"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", type=Path, default=REPO_ROOT / "models" / "lid.176.ftz",
+        help="fastText lid.176.ftz (built by python -m nlu_components.assets)",
+    )  # fmt: skip
+
+
+def short_message(text: str, code: str) -> str:
+    """The chat-sized prefix of a sentence: two words, or four characters where words are
+    not separated by spaces."""
+    if code in _UNSPACED_LANGUAGES:
+        return "".join(text.split())[:4]
+    return " ".join(text.split()[:2])
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    split, files = xsid_files(args.data)
+    rng = random.Random(args.seed)
+    identifier = LanguageIdentifier(args.model)
+    detectors = {
+        "fasttext": _fasttext_top1(args.model),
+        "identifier": lambda text: identifier.predict(text).code,
+        **_optional_detectors(args.seed),
+    }
+    per_language: dict[str, dict[str, Any]] = {}
+    timings: dict[str, dict[str, list[float]]] = {}
+    for name, path in files.items():
+        code = xsid_language(name)
+        texts = [sentence.text for sentence in read_conll(path)]
+        if args.quick:
+            texts = rng.sample(texts, min(QUICK_SENTENCES, len(texts)))
+        inputs = {"full": texts, "short": [short_message(t, code) for t in texts]}
+        sessions = [
+            _session_language(identifier, rng.choice(texts[:i] + texts[i + 1 :]))
+            for i in range(len(texts))
+        ]
+        systems: dict[str, dict[str, float]] = {}
+        for kind, messages in inputs.items():
+            with_component = {**detectors, "component": _second_turn(identifier, sessions)}
+            for system, detect in with_component.items():
+                predictions, seconds = _timed(detect, messages)
+                accuracy = sum(p == code for p in predictions) / len(messages)
+                key = "accuracy" if kind == "full" else "short_accuracy"
+                systems.setdefault(system, {})[key] = round(accuracy, 4)
+                timings.setdefault(system, {}).setdefault(kind, []).append(seconds / len(messages))
+        per_language[name] = {
+            "code": code, "main": name in XSID_MAIN_LANGUAGES, "sentences": len(texts),
+            "systems": systems,
+        }  # fmt: skip
+    summary = _summarize(per_language, timings)
+    return {
+        "suite": "langid",
+        "split": split,
+        "data": str(args.data),
+        "quick": args.quick,
+        "seed": args.seed,
+        "overall": {
+            "system": "identifier",
+            "accuracy": summary["identifier"]["accuracy"],
+            "short_accuracy": summary["identifier"]["short_accuracy"],
+        },
+        "systems": summary,
+        "per_language": per_language,
+    }
+
+
+def _session_language(identifier: LanguageIdentifier, first_turn: str) -> str | None:
+    """What lingodesk's channels carry as ``session_language`` after this first turn."""
+    result = identifier.identify(first_turn)
+    return result.code if result.source == "model" else None
+
+
+def _second_turn(identifier: LanguageIdentifier, sessions: list[str | None]) -> Detector:
+    """The component on each message in order, with that conversation's session language."""
+    session_of_next = iter(sessions)
+    return lambda text: identifier.identify(text, session=next(session_of_next)).code
+
+
+def _timed(detect: Detector, messages: list[str]) -> tuple[list[str | None], float]:
+    start = time.perf_counter()
+    predictions = [detect(message) for message in messages]
+    return predictions, time.perf_counter() - start
+
+
+def _summarize(
+    per_language: dict[str, dict[str, Any]], timings: dict[str, dict[str, list[float]]]
+) -> dict[str, dict[str, float]]:
+    main = [row["systems"] for name, row in per_language.items() if row["main"]]
+    summary = {}
+    for system, kinds in timings.items():
+        summary[system] = {
+            key: round(sum(row[system][key] for row in main) / len(main), 4)
+            for key in ("accuracy", "short_accuracy")
+        }
+        for kind, label in (("full", "us_per_message"), ("short", "short_us_per_message")):
+            summary[system][label] = round(1e6 * sum(kinds[kind]) / len(kinds[kind]), 1)
+    return summary
+
+
+def _fasttext_top1(model_path: Path) -> Detector:
+    import fasttext
+
+    model = fasttext.load_model(str(model_path))
+
+    def detect(text: str) -> str:
+        labels, _ = model.predict(" ".join(text.split()), k=1)
+        return labels[0].removeprefix("__label__")
+
+    return detect
+
+
+def _optional_detectors(seed: int) -> dict[str, Detector]:
+    """langdetect and lingua when installed, each with all of its languages, their codes
+    read as the identifier reads a client's tag ("zh-cn": zh, Bokmål "nb": no)."""
+    detectors: dict[str, Detector] = {}
+    try:
+        from langdetect import DetectorFactory, LangDetectException, detect
+    except ImportError:
+        pass
+    else:
+        DetectorFactory.seed = seed
+
+        def langdetect_code(text: str) -> str | None:
+            try:
+                return normalize_language_tag(detect(text))
+            except LangDetectException:
+                return None
+
+        detectors["langdetect"] = langdetect_code
+    try:
+        from lingua import LanguageDetectorBuilder
+    except ImportError:
+        pass
+    else:
+        lingua = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models()
+        built = lingua.build()
+
+        def lingua_code(text: str) -> str | None:
+            language = built.detect_language_of(text)
+            return normalize_language_tag(language.iso_code_639_1.name) if language else None
+
+        detectors["lingua"] = lingua_code
+    return detectors
+
+
+def format_table(result: dict[str, Any]) -> str:
+    systems = list(result["systems"])
+    header = f"{'language':<10}" + "".join(f"{s:>22}" for s in systems)
+    lines = [
+        f"langid on xSID ({result['split']} split{', quick' if result['quick'] else ''}):"
+        " accuracy full / short",
+        header,
+    ]
+    rows = sorted(result["per_language"].items(), key=lambda item: not item[1]["main"])
+    for name, row in rows:
+        label = name if row["main"] else f"({name})"
+        cells = "".join(
+            f"{row['systems'][s]['accuracy']:>13.3f} / {row['systems'][s]['short_accuracy']:.3f}"
+            for s in systems
+        )
+        lines.append(f"{label:<10}{cells}")
+    summary = result["systems"]
+    lines.append(
+        f"{'mean 13':<10}"
+        + "".join(
+            f"{summary[s]['accuracy']:>13.3f} / {summary[s]['short_accuracy']:.3f}" for s in systems
+        )
+    )
+    lines.append(
+        f"{'us/msg':<10}"
+        + "".join(
+            f"{summary[s]['us_per_message']:>13.0f} / {summary[s]['short_us_per_message']:.0f}"
+            for s in systems
+        )
+    )
+    overall = result["overall"]
+    lines.append(
+        f"overall ({overall['system']}): accuracy {overall['accuracy']:.3f}, "
+        f"short_accuracy {overall['short_accuracy']:.3f}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,266 @@
+"""LanguageDetector and its core on hand-written chat messages, short ones above all."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nlu_components.core.language_id import (
+    MAX_INPUT_CHARS,
+    SETUP_COMMAND,
+    LanguageIdentifier,
+    has_words,
+    normalize_language_tag,
+)
+
+MODEL = Path(__file__).resolve().parent.parent / "models" / "lid.176.ftz"
+pytestmark = [
+    pytest.mark.skipif(not MODEL.is_file(), reason=f"{MODEL} missing: run `{SETUP_COMMAND}`"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("py3langid") is None,
+        reason="py3langid missing: pip install --no-deps py3langid==0.4.0",
+    ),
+]
+
+SERVED = ["en", "es", "de", "fr", "pt", "zh", "ja", "ar"]
+
+
+@pytest.fixture(scope="module")
+def identifier() -> LanguageIdentifier:
+    return LanguageIdentifier(MODEL, supported_languages=SERVED, default_language="en")
+
+
+# Messages long and clear enough to decide alone, whatever the context says.
+CONFIDENT = [
+    ("Where is my order?", "en"),
+    ("Wo ist meine Bestellung?", "de"),
+    ("¿Dónde está mi pedido?", "es"),
+    ("Je veux retourner ma commande", "fr"),
+    ("Quero cancelar o meu pedido", "pt"),
+    ("Il pacco è arrivato rotto", "it"),
+    ("Mijn bestelling is nog niet aangekomen", "nl"),
+    ("Siparişim hâlâ gelmedi", "tr"),
+    ("Chcę zwrócić zamówienie", "pl"),
+    ("Где мой заказ?", "ru"),
+    ("أين طلبي؟", "ar"),
+    ("我的订单在哪里？", "zh"),
+    ("注文はどこですか？", "ja"),
+    ("주문이 어디 있어요?", "ko"),
+    ("Pesanan saya belum sampai", "id"),  # Malay pool, reported as its most written member
+    ("Gdje je moja pošiljka?", "sr"),  # Serbo-Croatian pool, none of it served
+    ("Kur yra mano užsakymas?", "lt"),
+    ("Менің тапсырысым қайда?", "kk"),
+    ("Πού είναι η παραγγελία μου;", "el"),
+    ("คำสั่งซื้อของฉันอยู่ที่ไหน", "th"),
+    ("Var är min beställning?", "sv"),
+    ("gracias!", "es"),
+    ("спасибо", "ru"),
+    # ALL CAPS
+    ("WO IST MEINE BESTELLUNG", "de"),
+    ("MI PEDIDO NO HA LLEGADO", "es"),
+    # mixed scripts: Latin product names inside other scripts
+    ("我想退货 iPhone 15 Pro Max", "zh"),
+    ("iPhone 15のケースを返品したい", "ja"),
+    ("Мой заказ Nike Air Zoom не пришёл", "ru"),
+    ("Die Lieferung von Amazon Prime Video kam nicht", "de"),
+    # order numbers and leetspeak codes inside a sentence carry no vote
+    ("Mon colis n'est pas arrivé, commande FR-2024-88812", "fr"),
+    ("Grazie, ordine n. 12345 ricevuto", "it"),
+]
+
+
+@pytest.mark.parametrize(("text", "code"), CONFIDENT)
+def test_confident_text_decides_over_hint_and_session(
+    identifier: LanguageIdentifier, text: str, code: str
+) -> None:
+    other = "ja" if code != "ja" else "de"
+    result = identifier.identify(text, hint=f"{other}-XX", session=other)
+    assert (result.code, result.source) == (code, "model")
+    assert result.confidence >= identifier.min_confidence
+    assert result.ranking[0][0] == code
+
+
+# (text, language_hint, session_language, expected code, expected source)
+FALLBACKS = [
+    # too short: hint, then session, then default
+    ("ok", None, "de", "de", "session"),
+    ("ok", None, None, "en", "default"),
+    ("hallo", "de-DE", None, "de", "metadata"),
+    ("hallo", None, "nl", "nl", "session"),
+    ("hallo", "de-DE", "nl", "de", "metadata"),
+    ("merci", "fr-FR", None, "fr", "metadata"),
+    ("tak", None, "da", "da", "session"),
+    ("ok", None, "ja", "ja", "session"),  # anyone types "ok" in Latin letters
+    # no words at all: never overrides the conversation's language
+    ("12345", None, "fr", "fr", "session"),
+    ("#A12-99X", None, "pt", "pt", "session"),
+    ("0RD3R 4B12-77", None, "it", "it", "session"),
+    ("👍👍", None, "ja", "ja", "session"),
+    ("https://shop.example.com/orders/123", None, "it", "it", "session"),
+    ("max.mustermann@example.de", None, "de", "de", "session"),
+    ("?!", None, None, "en", "default"),
+    ("😀", "pt-BR", "es", "pt", "metadata"),
+    ("", None, "ar", "ar", "session"),
+    # the script rules a fallback out
+    ("好的", None, None, "zh", "model"),  # not English, whatever the default says
+    ("好的", None, "ja", "ja", "session"),  # Han alone may well be Japanese
+    ("はい", None, "zh", "ja", "model"),  # kana is Japanese only
+]
+
+
+@pytest.mark.parametrize(("text", "hint", "session", "code", "source"), FALLBACKS)
+def test_short_or_wordless_text_falls_back(
+    identifier: LanguageIdentifier,
+    text: str,
+    hint: str | None,
+    session: str | None,
+    code: str,
+    source: str,
+) -> None:
+    result = identifier.identify(text, hint=hint, session=session)
+    assert (result.code, result.source) == (code, source)
+
+
+def test_cyrillic_rules_out_latin_fallbacks(identifier: LanguageIdentifier) -> None:
+    result = identifier.identify("да", session="de")
+    assert result.source == "model"
+    assert result.code in {"ru", "uk", "bg", "mk", "sr", "be", "kk"}
+
+
+def test_fallback_confidence_is_the_texts_own_evidence(identifier: LanguageIdentifier) -> None:
+    result = identifier.identify("12345", session="fr")
+    assert result.as_dict() == {"code": "fr", "confidence": 0.0, "source": "session", "ranking": []}
+
+
+def test_served_member_of_a_macrolanguage_is_reported() -> None:
+    croatian_desk = LanguageIdentifier(MODEL, supported_languages=["en", "hr"])
+    assert croatian_desk.identify("Gdje je moja pošiljka?").code == "hr"
+    malaysian_desk = LanguageIdentifier(MODEL, supported_languages=["ms"])
+    assert malaysian_desk.identify("Pesanan saya belum sampai").code == "ms"
+
+
+def test_ranking_is_cut_to_top_k() -> None:
+    result = LanguageIdentifier(MODEL, top_k=5).identify("Il pacco è arrivato rotto")
+    probabilities = [p for _, p in result.ranking]
+    assert len(probabilities) == 5
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_long_input_is_capped(identifier: LanguageIdentifier) -> None:
+    paragraph = "Bonjour, je voudrais retourner ma commande car elle est abîmée. "
+    short = paragraph * (MAX_INPUT_CHARS // len(paragraph) + 1)
+    huge = paragraph * (10_000 // len(paragraph) + 1)
+
+    def seconds(text: str) -> float:
+        start = time.perf_counter()
+        for _ in range(20):
+            result = identifier.identify(text)
+        assert result.code == "fr"
+        return time.perf_counter() - start
+
+    seconds(short)  # warm-up
+    assert seconds(huge) < 2 * seconds(short) + 0.01
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_gets_a_language(text: str) -> None:
+    result = _shared_identifier().identify(text, hint="xx-invalid", session=42)
+    assert len(result.code) == 2
+    assert 0.0 <= result.confidence <= 1.0
+
+
+def _shared_identifier() -> LanguageIdentifier:
+    # hypothesis cannot take function-scoped fixtures; the models are cached per process.
+    return LanguageIdentifier(MODEL)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12345", False),
+        ("#A12-99X 0RD3R", False),
+        ("+49 (0)30 1234-567", False),
+        ("https://example.com/a?b=c www.example.org", False),
+        ("max@example.com @support", False),
+        ("👍🏽🎉 :-) !!!", False),
+        ("", False),
+        ("ok", True),
+        ("好", True),
+        ("A12 bitte", True),
+    ],
+)
+def test_has_words(text: str, expected: bool) -> None:
+    assert has_words(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "code"),
+    [("de-DE", "de"), ("zh_Hant_TW", "zh"), ("PT", "pt"), ("iw", "he"), ("nb-NO", "no"),
+     ("deu", None), ("", None), (None, None), (7, None), ("x1", None)],
+)  # fmt: skip
+def test_normalize_language_tag(tag: object, code: str | None) -> None:
+    assert normalize_language_tag(tag) == code
+
+
+def test_missing_model_names_the_setup_command(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"python -m nlu_components\.assets"):
+        LanguageIdentifier(tmp_path / "lid.176.ftz")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"default_language": "english"}, {"min_confidence": 1.5}, {"supported_languages": ["xyz"]}],
+)
+def test_invalid_config_fails_early(config: dict) -> None:
+    with pytest.raises(ValueError):
+        LanguageIdentifier(MODEL, **config)
+
+
+# The Rasa component: a thin adapter, run on Message objects as Rasa's graph would.
+
+
+def test_component_sets_language_on_messages_and_training_examples() -> None:
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from nlu_components.language_detector import LANGUAGE, LanguageDetector
+
+    detector = LanguageDetector({"model_path": str(MODEL), "supported_languages": SERVED})
+    live = [
+        Message(data={"text": "Wo ist meine Bestellung?", "metadata": {}}),
+        Message(data={"text": "ok", "metadata": {"session_language": "pt"}}),
+        Message(data={"text": "12345", "metadata": {"language_hint": "es-MX"}}),
+        Message(data={"text": "hallo"}),
+    ]
+    detector.process(live)
+    assert [(m.get(LANGUAGE)["code"], m.get(LANGUAGE)["source"]) for m in live] == [
+        ("de", "model"),
+        ("pt", "session"),
+        ("es", "metadata"),
+        ("en", "default"),
+    ]
+    assert all(LANGUAGE in m.output_properties for m in live)
+    assert set(live[0].get(LANGUAGE)) == {"code", "confidence", "source", "ranking"}
+
+    pinned = Message.build("ok", intent="affirm", intent_metadata={"language_hint": "de"})
+    unpinned = Message.build("Je veux retourner ma commande", intent="return_item")
+    intent_only = Message(data={"intent": "greet"})
+    detector.process_training_data(TrainingData([pinned, unpinned, intent_only]))
+    assert pinned.get(LANGUAGE)["code"] == "de"
+    assert unpinned.get(LANGUAGE)["code"] == "fr"
+    assert intent_only.get(LANGUAGE) is None
+
+
+def test_component_defaults_are_visible_and_complete() -> None:
+    from nlu_components.language_detector import LanguageDetector
+
+    assert set(LanguageDetector.get_default_config()) == {
+        "model_path", "supported_languages", "min_confidence", "min_chars",
+        "default_language", "top_k",
+    }  # fmt: skip
