@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
 
 from nlu_components.core.settings import EncoderSettings
 
@@ -37,6 +38,8 @@ def load_encoder(settings: EncoderSettings) -> LoadedEncoder:
     """
     name = settings.model_name_or_path
     info = _encoder_info(name)
+    # A per-tensor progress bar on every Rasa start and test is noise, not information.
+    transformers_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True)
         model = AutoModel.from_pretrained(name, dtype=torch.float32, add_pooling_layer=False)

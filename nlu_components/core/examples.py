@@ -71,12 +71,13 @@ class Prediction:
     entities: list[EntitySpan]
 
     @property
-    def intent(self) -> str:
-        return self.intent_ranking[0][0]
+    def intent(self) -> str | None:
+        """The top intent; None for a model trained without intents."""
+        return self.intent_ranking[0][0] if self.intent_ranking else None
 
     @property
     def intent_confidence(self) -> float:
-        return self.intent_ranking[0][1]
+        return self.intent_ranking[0][1] if self.intent_ranking else 0.0
 
 
 def whitespace_words(text: str) -> list[tuple[int, int]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +35,16 @@ _ONNX_OUTPUTS = ["intent_logits", "sentiment_logits", "tag_logits"]
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("LINGODESK_CACHE_DIR", Path.home() / ".cache" / "lingodesk"))
+
+
+def _continue_shared_pieces(tags: list[str], positions: list[int]) -> list[str]:
+    """Words that share one sub-token (two CJK characters in one SentencePiece piece) got the
+    same predicted tag; the later ones continue the entity instead of starting a new one."""
+    result = list(tags)
+    for index in range(1, len(result)):
+        if positions[index] == positions[index - 1] and result[index].startswith("B-"):
+            result[index] = "I-" + result[index][2:]
+    return result
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -96,7 +107,10 @@ class Predictor:
         logger.info("Exporting the merged model to ONNX (%s), once per trained model.", path)
         example = self.encoder.tokenizer(["query: hello world"], return_tensors="pt")
         # Write to a temp file first: a crash mid-export must not leave a corrupt cache entry.
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp, warnings.catch_warnings():
+            # The tracer warns about shape checks it folds into constants; they hold for
+            # every input here (the mask always matches the ids), so the warnings are noise.
+            warnings.simplefilter("ignore")
             tmp_path = Path(tmp) / path.name
             torch.onnx.export(
                 self.model,
@@ -171,7 +185,10 @@ class Predictor:
             sentiment_index = int(sentiment_probs[row].argmax())
             kept = [(word, p) for word, p in zip(words[row], positions) if p >= 0]
             word_tag_probs = tag_probs[row, [p for _, p in kept]] if kept else np.zeros((0, 1))
-            tags = [self.labels.tags[i] for i in word_tag_probs.argmax(axis=-1)]
+            tags = _continue_shared_pieces(
+                [self.labels.tags[i] for i in word_tag_probs.argmax(axis=-1)],
+                [p for _, p in kept],
+            )
             results.append(
                 Prediction(
                     intent_ranking=ranking,

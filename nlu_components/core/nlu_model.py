@@ -76,8 +76,8 @@ class MultitaskNLU:
         if not examples:
             raise ValueError("No training examples.")
         intents = sorted({e.intent for e in examples if e.intent})
-        if not intents:
-            raise ValueError("No training example has an intent.")
+        if not intents and not any(e.sentiment or e.entities for e in examples):
+            raise ValueError("No training example has an intent, sentiment or entity label.")
         entity_labels = [span.label for e in examples for span in (e.entities or [])]
         self.labels = LabelMaps(intents=intents, tags=tag_names(entity_labels))
         self._build(self.labels)

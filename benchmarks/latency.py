@@ -1,0 +1,164 @@
+"""Parse latency of one message through the whole NLU path, batch 1: language ID, word
+tokenizer, encoder and heads, per serving backend and thread count, with each backend's
+intent accuracy (so a faster path is only taken when it is as accurate).
+
+Uses a saved model (``--model DIR``, as written by ``MultitaskNLU.save``) or first trains one
+on xSID English; times sentences of all xSID main languages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import REPO_ROOT, XSID_MAIN_LANGUAGES, read_conll, xsid_files
+from benchmarks.lingodesk_model import add_model_arguments, model_config, train_model
+from benchmarks.xsid import to_example
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "onnx-int8"
+SUITE_DEFAULTS: dict[str, Any] = {"epochs": 10}
+LID_MODEL = REPO_ROOT / "models" / "lid.176.ftz"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--model", type=Path, help="a saved lingodesk model directory")
+    parser.add_argument("--messages", type=int, default=600, help="messages timed per setting")
+    parser.add_argument("--max-threads", type=int, default=2, help="time 1..N serving threads")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def _encoder_gflop(model: Any, texts: list[str]) -> float:
+    """Mean forward GFLOP per message: 2 x (multiply-add) x non-embedding encoder weights x
+    tokens, plus attention's two T x T x hidden products per layer."""
+    encoder = model.predictor.model.encoder
+    config = encoder.config
+    weights = sum(p.numel() for name, p in encoder.named_parameters() if "embeddings" not in name)
+    tokenizer = model.predictor.encoder.tokenizer
+    prefix = model.predictor.encoder.text_prefix
+    flops = []
+    for text in texts:
+        tokens = len(tokenizer(prefix + text)["input_ids"])
+        attention = 2 * 2 * config.num_hidden_layers * tokens * tokens * config.hidden_size
+        flops.append(2 * weights * tokens + attention)
+    return statistics.fmean(flops) / 1e9
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import resource
+
+    import torch
+
+    from nlu_components.core.language_id import LanguageIdentifier
+    from nlu_components.core.nlu_model import MultitaskNLU
+    from nlu_components.core.settings import ServingSettings
+    from nlu_components.core.tokenization import tokenize
+
+    split, files = xsid_files(args.data)
+    sentences = [
+        s for lang in XSID_MAIN_LANGUAGES if lang in files for s in read_conll(files[lang])
+    ]
+    sentences = sentences[:: max(1, len(sentences) // args.messages)][: args.messages]
+    if args.quick:
+        sentences = sentences[:150]
+    texts, gold = [s.text for s in sentences], [s.intent for s in sentences]
+
+    config = None
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = args.model
+        train_seconds = None
+        if model_dir is None:
+            defaults = dict(SUITE_DEFAULTS, epochs=3) if args.quick else dict(SUITE_DEFAULTS)
+            config = model_config(args, defaults)
+            english = read_conll(args.data / "xsid" / "en.valid.conll")
+            trained, train_seconds = train_model(config, [to_example(s) for s in english])
+            model_dir = Path(scratch) / "model"
+            trained.save(model_dir)
+            del trained
+
+        identifier = LanguageIdentifier(LID_MODEL)
+        settings = []
+        for backend in BACKENDS:
+            for threads in range(1, args.max_threads + 1):
+                torch.set_num_threads(threads)
+                started = time.perf_counter()
+                model = MultitaskNLU.load(
+                    model_dir, ServingSettings(backend=backend, num_threads=threads)
+                )
+                model.predictor  # noqa: B018 - export/quantize (cached after the first time)
+                load_seconds = time.perf_counter() - started
+                for text in texts[:20]:  # warm-up: allocator, thread pools, caches
+                    model.predict([text])
+                timings, predicted = [], []
+                for text in texts:
+                    started = time.perf_counter()
+                    language = identifier.identify(text)
+                    words = [(s.start, s.end) for s in tokenize(text, language.code)]
+                    prediction = model.predict([text], [words])[0]
+                    timings.append((time.perf_counter() - started) * 1000)
+                    predicted.append(prediction.intent)
+                settings.append(
+                    {
+                        "backend": model.predictor.backend,
+                        "threads": threads,
+                        "p50_ms": statistics.median(timings),
+                        "p95_ms": _percentile(timings, 95),
+                        "mean_ms": statistics.fmean(timings),
+                        "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
+                        "load_seconds": load_seconds,
+                    }
+                )
+                gflop = _encoder_gflop(model, texts[:200])
+                del model
+
+    reference = next(s for s in settings if s["backend"] == "torch" and s["threads"] == 1)
+    for setting in settings:
+        setting["accuracy_delta_points"] = 100 * (
+            setting["intent_accuracy"] - reference["intent_accuracy"]
+        )
+        setting["gflop_per_s_at_p50"] = gflop / (setting["p50_ms"] / 1000)
+    default = next(s for s in settings if s["backend"] == DEFAULT_BACKEND and s["threads"] == 1)
+    return {
+        "suite": "latency",
+        "pipeline": args.pipeline,
+        "split": split,
+        "quick": args.quick,
+        "messages": len(texts),
+        "overall": {
+            "p50_ms": default["p50_ms"],
+            "p95_ms": default["p95_ms"],
+            "backend": default["backend"],
+            "threads": 1,
+            "accuracy_delta_points": default["accuracy_delta_points"],
+        },
+        "per_language": {},
+        "settings": settings,
+        "encoder_gflop_per_message": gflop,
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "train_seconds": train_seconds,
+        "config": config,
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"latency ({result['messages']} messages, batch 1, "
+        f"{result['encoder_gflop_per_message']:.2f} GFLOP/message)",
+        f"{'backend':<11}{'threads':>8}{'p50 ms':>9}{'p95 ms':>9}{'GFLOP/s':>9}"
+        f"{'intent acc':>12}{'delta pt':>10}{'load s':>8}",
+    ]
+    for s in result["settings"]:
+        lines.append(
+            f"{s['backend']:<11}{s['threads']:>8}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}"
+            f"{s['gflop_per_s_at_p50']:>9.1f}{s['intent_accuracy']:>12.3f}"
+            f"{s['accuracy_delta_points']:>10.2f}{s['load_seconds']:>8.1f}"
+        )
+    return "\n".join(lines)
