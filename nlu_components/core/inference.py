@@ -89,7 +89,7 @@ class Predictor:
 
         cache = Path(self.serving.cache_dir) if self.serving.cache_dir else default_cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
-        key = f"{fingerprint(self.model)}-opset17"
+        key = f"{fingerprint(self.model)}-opset17-fused"
         fp32_path = cache / f"{key}.onnx"
         path = cache / f"{key}-int8.onnx" if self.serving.backend == "onnx-int8" else fp32_path
         if not path.exists():
@@ -128,15 +128,37 @@ class Predictor:
                 opset_version=17,
                 dynamo=False,
             )
+            self._fuse(tmp_path)
             os.replace(tmp_path, path)
+
+    def _fuse(self, path: Path) -> None:
+        """Fuse attention, LayerNorm and GELU subgraphs into ONNX Runtime's BERT kernels:
+        fewer, larger operations, which is most of the CPU speed-up over eager PyTorch."""
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        config = self.model.encoder.config
+        optimized = optimize_model(
+            str(path),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+        )
+        optimized.save_model_to_file(str(path))
 
     @staticmethod
     def _quantize(source: Path, target: Path) -> None:
+        from onnx import TensorProto
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             tmp_path = Path(tmp) / target.name
-            quantize_dynamic(str(source), str(tmp_path), weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                str(source),
+                str(tmp_path),
+                weight_type=QuantType.QInt8,
+                # Shape inference cannot type the outputs of ORT's fused contrib ops.
+                extra_options={"DefaultTensorType": TensorProto.FLOAT},
+            )
             os.replace(tmp_path, target)
 
     # -- prediction ---------------------------------------------------------------------------
