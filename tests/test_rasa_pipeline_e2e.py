@@ -25,7 +25,21 @@ pytestmark = [
 MULTITASK = "nlu_components.multitask_nlu.MultitaskTransformerNLU"
 
 
-def shipped_config_with(encoder_dir: Path, destination: Path) -> Path:
+def _rasa(*args: str) -> None:
+    """Run Rasa's CLI from the repo root; fail the test with its output when it fails."""
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("rasa")), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def shipped_config_with(encoder_dir: Path, destination: Path, keep_policies: bool = False) -> Path:
     """config.yml exactly as shipped, but with the tiny encoder and few epochs."""
     config = yaml.safe_load((REPO_ROOT / "config.yml").read_text())
     for component in config["pipeline"]:
@@ -38,7 +52,8 @@ def shipped_config_with(encoder_dir: Path, destination: Path) -> Path:
                 label_smoothing=0.0,
                 progress_bar=False,
             )
-    config["policies"] = []
+    if not keep_policies:
+        config["policies"] = []
     destination.write_text(yaml.safe_dump(config, allow_unicode=True))
     return destination
 
@@ -47,20 +62,10 @@ def shipped_config_with(encoder_dir: Path, destination: Path) -> Path:
 def trained_model(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("rasa-train")
     config = shipped_config_with(tiny_encoder_dir, workdir / "config.yml")
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("rasa")),
-            *("train", "nlu", "--config", str(config), "--nlu", "data/nlu"),
-            *("--out", str(workdir / "models"), "--fixed-model-name", "nlu"),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    _rasa(
+        *("train", "nlu", "--config", str(config), "--nlu", "data/nlu"),
+        *("--out", str(workdir / "models"), "--fixed-model-name", "nlu"),
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir / "models" / "nlu.tar.gz"
 
 
@@ -102,6 +107,38 @@ def test_parse_sets_intent_entities_sentiment_and_language(parse, text, language
     values = {(e["entity"], e["value"]) for e in result["entities"]}
     assert ("order_number", order_number) in values  # the regex extractor, exact characters
     for entity in result["entities"]:
-        assert text[entity["start"] : entity["end"]] == entity["value"] or entity.get(
-            "processors"
-        )
+        assert text[entity["start"] : entity["end"]] == entity["value"] or entity.get("processors")
+
+
+@pytest.fixture(scope="module")
+def assistant_model(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole assistant (NLU with the tiny encoder, the shipped policies) via `rasa train`."""
+    workdir = tmp_path_factory.mktemp("rasa-assistant")
+    config = shipped_config_with(tiny_encoder_dir, workdir / "config.yml", keep_policies=True)
+    _rasa("train", "--config", str(config), "--out", str(workdir), "--fixed-model-name", "all")
+    return workdir / "all.tar.gz"
+
+
+def test_rasa_test_runs_the_stories_and_the_held_out_nlu_data(
+    assistant_model: Path, tmp_path: Path
+):
+    """`rasa test` on the tiny model: every test story's bot actions are right (dialogue does
+    not depend on the tiny model's intent guesses, which Rasa reports separately) and the
+    NLU report covers all 12 languages' held-out data."""
+    import json
+
+    _rasa("test", "core", "--model", str(assistant_model), "--stories", "tests/stories",
+          "--out", str(tmp_path / "core"))  # fmt: skip
+    story_report = json.loads((tmp_path / "core" / "story_report.json").read_text())
+    assert story_report["accuracy"] == 1.0, story_report
+
+    _rasa("test", "nlu", "--model", str(assistant_model), "--nlu", "data/test",
+          "--out", str(tmp_path / "nlu"), "--no-plot")  # fmt: skip
+    intent_report = json.loads((tmp_path / "nlu" / "intent_report.json").read_text())
+    n_test_examples = sum(
+        1
+        for path in (REPO_ROOT / "data" / "test").glob("*.yml")
+        for line in path.read_text().splitlines()
+        if line.lstrip().startswith("- text:")
+    )
+    assert intent_report["weighted avg"]["support"] == n_test_examples
