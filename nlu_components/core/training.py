@@ -100,12 +100,33 @@ def _class_weights(ids: Sequence[int], n_classes: int, balanced: bool) -> torch.
     return weights
 
 
-def _masked_loss(
-    logits: torch.Tensor, target: torch.Tensor, loss: nn.CrossEntropyLoss
-) -> torch.Tensor | None:
-    if (target != IGNORE_INDEX).any():
-        return loss(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
-    return None
+@dataclass
+class _TaskLoss:
+    """Label-smoothed cross-entropy, each example weighted by its *gold* class's weight.
+
+    PyTorch's ``CrossEntropyLoss(weight=..., label_smoothing=...)`` also weights the smoothing
+    term by every class's weight: on a frequent, lightly weighted tag (``O``) the smoothing
+    mass on rare, heavily weighted tags then dominates the loss and pushes probability towards
+    rare tags on every ``O`` word. Weighting the whole smoothed loss by the gold class keeps
+    what both mean: rare classes count more, and targets are softened uniformly.
+    """
+
+    weight: torch.Tensor | None
+    smoothing: float
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+        logits, target = logits.reshape(-1, logits.shape[-1]), target.reshape(-1)
+        labelled = target != IGNORE_INDEX
+        if not labelled.any():
+            return None
+        logits, target = logits[labelled], target[labelled]
+        per_example = nn.functional.cross_entropy(
+            logits, target, reduction="none", label_smoothing=self.smoothing
+        )
+        if self.weight is None:
+            return per_example.mean()
+        weights = self.weight[target]
+        return (per_example * weights).sum() / weights.sum().clamp(min=1e-8)
 
 
 def train_multitask(
@@ -136,22 +157,16 @@ def train_multitask(
     targets = _targets(training, labels)
     balanced = settings.class_weighting == "balanced"
     all_tags = [t for tags in targets.tag_ids if tags for t in tags]
+    smoothing = settings.label_smoothing
     losses = {
-        "intent": nn.CrossEntropyLoss(
-            weight=_class_weights(targets.intent.tolist(), len(labels.intents), balanced),
-            ignore_index=IGNORE_INDEX,
-            label_smoothing=settings.label_smoothing,
+        "intent": _TaskLoss(
+            _class_weights(targets.intent.tolist(), len(labels.intents), balanced), smoothing
         ),
-        "sentiment": nn.CrossEntropyLoss(
-            weight=_class_weights(targets.sentiment.tolist(), len(labels.sentiments), balanced),
-            ignore_index=IGNORE_INDEX,
-            label_smoothing=settings.label_smoothing,
+        "sentiment": _TaskLoss(
+            _class_weights(targets.sentiment.tolist(), len(labels.sentiments), balanced),
+            smoothing,
         ),
-        "entities": nn.CrossEntropyLoss(
-            weight=_class_weights(all_tags, len(labels.tags), balanced),
-            ignore_index=IGNORE_INDEX,
-            label_smoothing=settings.label_smoothing,
-        ),
+        "entities": _TaskLoss(_class_weights(all_tags, len(labels.tags), balanced), smoothing),
     }
 
     head_params = list(model.heads.parameters())
@@ -182,12 +197,10 @@ def train_multitask(
             encoded.input_ids, encoded.attention_mask
         )
         candidates = {
-            "intent": _masked_loss(intent_logits, batch_targets.intent, losses["intent"]),
-            "sentiment": _masked_loss(
-                sentiment_logits, batch_targets.sentiment, losses["sentiment"]
-            ),
-            "entities": _masked_loss(
-                tag_logits, word_tag_targets(encoded, batch_targets.tag_ids), losses["entities"]
+            "intent": losses["intent"](intent_logits, batch_targets.intent),
+            "sentiment": losses["sentiment"](sentiment_logits, batch_targets.sentiment),
+            "entities": losses["entities"](
+                tag_logits, word_tag_targets(encoded, batch_targets.tag_ids)
             ),
         }
         return {task: value for task, value in candidates.items() if value is not None}
