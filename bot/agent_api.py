@@ -103,8 +103,12 @@ class RasaClient:
         return await self._call("GET", f"/conversations/{conversation_id}/tracker")
 
     async def push_text(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> None:
-        """Log an agent message in the conversation and send it down the customer's channel."""
-        event = {"event": "bot", "text": text, "metadata": metadata}
+        """Log an agent message in the conversation and send it down the customer's channel.
+
+        The ``custom`` payload is what tells the chat widget the message is from an agent
+        (``metadata`` is kept in the tracker but channels do not forward it)."""
+        custom = {"lingodesk": {"kind": "agent_message", "agent": metadata.get(AGENT_METADATA_KEY)}}
+        event = {"event": "bot", "text": text, "metadata": metadata, "data": {"custom": custom}}
         await self._call(
             "POST",
             f"/conversations/{conversation_id}/tracker/events",

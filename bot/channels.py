@@ -18,6 +18,7 @@ from typing import Any
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
+from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
 from sanic import Blueprint, Sanic
 
 logger = logging.getLogger(__name__)
@@ -68,5 +69,29 @@ class RestInput(_SessionLanguageMixin, RasaRestInput):
     """Rasa's REST channel (``/webhooks/rest/webhook``) with the session language."""
 
 
+class SocketIOOutput(RasaSocketIOOutput):
+    """Rasa's socket.io output, except that a response's ``custom`` payload is sent as the
+    event's data. Rasa 3.6 calls ``sio.emit(event, **payload)``, which raises on any payload
+    but ``{"data": ...}`` (RasaHQ/rasa#3823) before the turn is saved: the customer would see
+    the text while the conversation lost the whole turn."""
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self._send_message(recipient_id, json_message)
+
+
 class SocketIOInput(_SessionLanguageMixin, RasaSocketIOInput):
-    """Rasa's socket.io channel (the chat widget's) with the session language."""
+    """Rasa's socket.io channel (the chat widget's) with the session language and an output
+    that can carry ``custom`` payloads (handoff notices, agent messages)."""
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        async def with_output(message: UserMessage) -> Any:
+            message.output_channel = SocketIOOutput(self.sio, self.bot_message_evt)
+            return await on_new_message(message)
+
+        return super().blueprint(with_output)
+
+    def get_output_channel(self) -> SocketIOOutput | None:
+        """The output Rasa's HTTP API pushes through (agent replies, bot-back notices)."""
+        return SocketIOOutput(self.sio, self.bot_message_evt) if self.sio else None
