@@ -157,6 +157,8 @@ async def test_an_agent_works_a_ticket_on_a_push_channel(
             "event": "bot",
             "text": "Hallo, hier ist Ana.",
             "metadata": {AGENT_METADATA_KEY: "ana", "ticket_id": ticket.ticket_id},
+            # What makes the chat widget show it as the agent's message.
+            "data": {"custom": {"lingodesk": {"kind": "agent_message", "agent": "ana"}}},
         }
     ]
 
