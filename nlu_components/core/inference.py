@@ -91,7 +91,7 @@ class Predictor:
         cache.mkdir(parents=True, exist_ok=True)
         key = f"{fingerprint(self.model)}-opset17-fused"
         fp32_path = cache / f"{key}.onnx"
-        path = cache / f"{key}-int8.onnx" if self.serving.backend == "onnx-int8" else fp32_path
+        path = cache / f"{key}-int8pc.onnx" if self.serving.backend == "onnx-int8" else fp32_path
         if not path.exists():
             if not fp32_path.exists():
                 self._export(fp32_path)
@@ -156,6 +156,9 @@ class Predictor:
                 str(source),
                 str(tmp_path),
                 weight_type=QuantType.QInt8,
+                # One scale per output channel, not per tensor: -0.67 instead of -0.83 points
+                # of xSID intent accuracy against fp32 (benchmarks/latency.py), same speed.
+                per_channel=True,
                 # Shape inference cannot type the outputs of ORT's fused contrib ops.
                 extra_options={"DefaultTensorType": TensorProto.FLOAT},
             )
