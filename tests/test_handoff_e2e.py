@@ -8,6 +8,7 @@ needs no model assets and the customer's mood is exactly what the script says.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -162,6 +163,11 @@ async def test_angry_spanish_customer_agent_and_bot_back(
 
         first = await customer("Hola, mi pedido LD-284617 no ha llegado, es una vergüenza")
         assert first and not any("cola" in text for text in first)  # one angry message: the bot
+        # The conversation lives in Rasa's Redis tracker store (endpoints.yml), under its key.
+        stored = redis.Redis(port=stack.redis.port, db=0).get("lingodesk:tracker:maria")
+        assert stored is not None
+        user_texts = [e.get("text") for e in json.loads(stored)["events"] if e["event"] == "user"]
+        assert user_texts == ["Hola, mi pedido LD-284617 no ha llegado, es una vergüenza"]
         handoff = await customer("¡Estoy harto! Esto es inaceptable")
         assert handoff == [
             "Te paso con un compañero del equipo de soporte. Estás en la cola agents_es, eres el "
