@@ -190,3 +190,16 @@ def test_huge_and_empty_inputs_cost_the_same_bounded_work(trained):
     assert all(
         p.intent in {"complaint", "order_status", "return_item", "thanks"} for p in predictions
     )
+
+
+def test_a_model_can_learn_sentiment_alone(tiny_encoder_dir: Path):
+    examples = [
+        Example("I am furious", sentiment="negative", entities=None),
+        Example("thank you so much", sentiment="positive", entities=None),
+    ]
+    model = _model(tiny_encoder_dir, epochs=2)
+    report = model.fit(examples)
+    assert set(report.epoch_losses[0]) == {"sentiment"}
+    (prediction,) = model.predict(["thanks"])
+    assert prediction.intent is None and prediction.intent_ranking == []
+    assert prediction.sentiment in {"negative", "neutral", "positive"}

@@ -115,6 +115,8 @@ class _TaskLoss:
     smoothing: float
 
     def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+        if logits.shape[-1] == 0:  # a task without labels (e.g. sentiment-only training)
+            return None
         logits, target = logits.reshape(-1, logits.shape[-1]), target.reshape(-1)
         labelled = target != IGNORE_INDEX
         if not labelled.any():
