@@ -48,6 +48,8 @@ def _continue_shared_pieces(tags: list[str], positions: list[int]) -> list[str]:
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
+    if logits.shape[-1] == 0:  # a head without classes (model trained without intents)
+        return logits
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
