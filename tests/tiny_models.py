@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
@@ -36,8 +37,14 @@ CORPUS = [
 ]
 
 
-def build_tiny_encoder(directory: Path, hidden_size: int = 32, layers: int = 2) -> Path:
-    """Write a random BertModel + fast WordPiece tokenizer into ``directory``; return it."""
+def build_tiny_encoder(
+    directory: Path, hidden_size: int = 32, layers: int = 2, seed: int = 0
+) -> Path:
+    """Write a random BertModel + fast WordPiece tokenizer into ``directory``; return it.
+
+    The weights are random but seeded: how well a test model fits depends on them, and the
+    global RNG's state depends on which tests ran before.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(
@@ -72,5 +79,6 @@ def build_tiny_encoder(directory: Path, hidden_size: int = 32, layers: int = 2) 
         intermediate_size=hidden_size * 2,
         max_position_embeddings=128,
     )
+    torch.manual_seed(seed)
     BertModel(config, add_pooling_layer=False).save_pretrained(directory)
     return directory
