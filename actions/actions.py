@@ -53,6 +53,7 @@ from actions.routing import (
     load_config,
     reopened,
 )
+from bot.redaction import redact_transcript
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,12 @@ def analyse(tracker: Tracker, config: RoutingConfig) -> Analysis:
     )
 
 
+def ticket_transcript(tracker: Tracker, config: RoutingConfig) -> list[dict[str, Any]]:
+    """The conversation's last messages for the ticket, redacted when the config says so."""
+    lines = transcript(tracker.events, config.handoff.transcript_turns)
+    return redact_transcript(lines) if config.handoff.redact_transcript else lines
+
+
 def _slot_changes(tracker: Tracker, values: Mapping[str, Any]) -> list[EventType]:
     """SlotSet events for the values that differ from the tracker's (keeps the tracker lean)."""
     return [
@@ -264,7 +271,7 @@ class ActionHandoff(UsesHandoffServices, Action):
             reason=escalation.reason,
             language=analysis.language,
             sentiment_trend=analysis.trend,
-            transcript=transcript(tracker.events, config.handoff.transcript_turns),
+            transcript=ticket_transcript(tracker, config),
             entities=analysis.entities,
         )
         try:

@@ -126,6 +126,7 @@ class HandoffConfig:
     retry_interval_seconds: float = 5.0
     redelivery_seconds: float = 900.0
     redis_timeout_seconds: float = 2.0
+    redact_transcript: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,10 @@ def _convert(default: Any, value: Any, path: str) -> Any:
         if isinstance(sample, float):
             return {str(k): _convert(sample, v, f"{path}.{k}") for k, v in value.items()}
         return {str(k): str(v) for k, v in value.items()}
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false, not {value!r}")
+        return value
     kind = {float: "a number", int: "an integer", str: "a string"}[type(default)]
     if isinstance(value, bool):
         raise ConfigError(f"{path} must be {kind}, not {value!r}")

@@ -1,6 +1,7 @@
 """`lingodesk`: the command-line entry point.
 
-lingodesk run      train if needed, start Redis (if none), the action server and Rasa
+lingodesk run      train if needed, start Redis (if none), the action server, Rasa and the
+                   demo shop page with the chat widget
 lingodesk train    train the assistant when its data or config changed
 """
 
@@ -8,17 +9,33 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from bot.agent_api import RASA_TOKEN_ENV
+from bot.redaction import LOGGING_CONFIG
 from bot.services import RedisServer, ServiceError, redis_is_up, stop_process
 from bot.stores import redis_settings
+from bot.web import WidgetServer
 
 PROJECT_FILES = ("config.yml", "domain.yml", "data")
+# Under models/: `rasa train` writes here, and a complete model is then moved next to the
+# others in one rename, so a failed or interrupted training (disk full) leaves no half-written
+# model for `lingodesk run` to pick up.
+TRAINING_DIR = ".training"
+# "production" makes every lingodesk safeguard mandatory (see rasa_api_options); anything
+# else is local development.
+ENVIRONMENT_ENV = "LINGODESK_ENV"
+# Origins (space-separated) the browser may call Rasa from: the sites showing the chat widget.
+CORS_ENV = "LINGODESK_CORS_ORIGINS"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _environment() -> dict[str, str]:
@@ -27,11 +44,45 @@ def _environment() -> dict[str, str]:
     # Two small cores: OpenMP busy-waiting in one process starves the others.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if is_production(env):
+        # Rasa pretty-prints its log (with tracebacks' local variables) when it writes to a
+        # terminal; JSON is what bot/redaction.py can strip of conversation content.
+        env.setdefault("FORCE_JSON_LOGGING", "1")
     return env
 
 
 def _rasa(*args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("rasa")), *args]
+
+
+def is_production(env: dict[str, str]) -> bool:
+    return env.get(ENVIRONMENT_ENV, "").strip().lower() == "production"
+
+
+def rasa_api_options(interface: str, env: dict[str, str]) -> list[str]:
+    """``--auth-token`` for Rasa's HTTP API from ``LINGODESK_RASA_TOKEN`` (the variable the
+    agent API calls Rasa with).
+
+    The API reads and rewrites any conversation, so outside local development (production,
+    or Rasa listening beyond loopback) it must not run open: no token, no start. The REST and
+    socket.io channels the customers use never need the token.
+    """
+    token = env.get(RASA_TOKEN_ENV, "")
+    if token:
+        return ["--auth-token", token]
+    if is_production(env) or interface not in LOOPBACK:
+        where = "LINGODESK_ENV=production" if is_production(env) else f"listening on {interface}"
+        raise ServiceError(
+            f"{where} needs a token for Rasa's HTTP API: set {RASA_TOKEN_ENV} (for example "
+            "to the output of `openssl rand -hex 32`) and give the same value to the agent API."
+        )
+    return []
+
+
+def cors_origins(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
+    """Origins allowed to call Rasa from a browser: --cors, else LINGODESK_CORS_ORIGINS, else
+    the demo shop page `lingodesk run` serves."""
+    return args.cors or env.get(CORS_ENV, "").split() or [f"http://127.0.0.1:{args.web_port}"]
 
 
 def latest_model(models_dir: Path) -> Path | None:
@@ -59,7 +110,27 @@ def train(args: argparse.Namespace) -> int:
         print(f"Model is up to date: {latest_model(project / 'models')}")
         return 0
     print("Training the assistant (rasa train) ...", flush=True)
-    return subprocess.call(_rasa("train", "--out", "models"), cwd=project, env=_environment())
+    models = project / "models"
+    staging = models / TRAINING_DIR
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        code = subprocess.call(
+            _rasa("train", "--out", str(staging), "--fixed-model-name", "model"),
+            cwd=project,
+            env=_environment(),
+        )
+        built = staging / "model.tar.gz"
+        if code != 0 or not built.is_file():
+            previous = latest_model(models)
+            kept = f"the latest model is still {previous}" if previous else "there is no model"
+            print(f"lingodesk: training failed (see above); {kept}.", file=sys.stderr)
+            return code or 1
+        model = models / time.strftime("%Y%m%d-%H%M%S.tar.gz")
+        os.replace(built, model)
+        print(f"Trained {model}")
+        return 0
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _wait_for(url: str, process: subprocess.Popen, name: str, timeout: float) -> None:
@@ -77,11 +148,35 @@ def _wait_for(url: str, process: subprocess.Popen, name: str, timeout: float) ->
     raise ServiceError(f"{name} did not answer at {url} within {timeout:.0f} s")
 
 
+def _local_address(interface: str) -> str:
+    """Where this machine reaches a server listening on ``interface``."""
+    return "127.0.0.1" if interface in ("0.0.0.0", "::", *LOOPBACK) else interface
+
+
+def _require_model(rasa_url: str, env: dict[str, str]) -> None:
+    """Refuse a half-started server: Rasa that cannot load its model (a corrupt archive, a
+    component's missing files) logs "Could not load model" and serves on without one,
+    answering no customer."""
+    token = env.get(RASA_TOKEN_ENV)
+    query = f"?{urllib.parse.urlencode({'token': token})}" if token else ""
+    try:
+        with urllib.request.urlopen(f"{rasa_url}/status{query}", timeout=10):
+            return
+    except urllib.error.HTTPError as error:
+        if error.code != 409:  # 409: Rasa runs without a model
+            raise ServiceError(f"Rasa's /status answered {error.code}: {error.reason}") from error
+    raise ServiceError(
+        "Rasa could not load the latest model in models/ (its log above says why, after "
+        "'Could not load model'); retrain with `lingodesk train --force`."
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     project = Path(args.project)
     env = _environment()
     settings = redis_settings("LINGODESK_REDIS_TRACKER_DB", 0)
     redis_server: RedisServer | None = None
+    web: WidgetServer | None = None
     children: list[subprocess.Popen] = []
 
     def shutdown(*_: object) -> None:
@@ -89,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, shutdown)
     try:
+        api_options = rasa_api_options(args.interface, env)
         if not redis_is_up(settings["host"], settings["port"], settings["password"]):
             if settings["host"] not in ("127.0.0.1", "localhost"):
                 raise ServiceError(
@@ -100,9 +196,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"Started Redis on 127.0.0.1:{settings['port']} (data in .run/redis)")
         if not args.no_train and train(argparse.Namespace(project=args.project, force=False)):
             raise ServiceError("Training failed; see the output above.")
+        if latest_model(project / "models") is None:
+            raise ServiceError("No trained model in models/: run `lingodesk train` first.")
 
         actions = subprocess.Popen(
-            _rasa("run", "actions", "--port", str(args.actions_port)),
+            [sys.executable, "-m", "bot.action_server", "--port", str(args.actions_port)],
             cwd=project,
             env=env,
             start_new_session=True,
@@ -110,8 +208,9 @@ def run(args: argparse.Namespace) -> int:
         children.append(actions)
         rasa = subprocess.Popen(
             _rasa(
-                "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(args.port),
-                "--cors", args.cors, "--model", "models",
+                "run", "--enable-api", "--interface", args.interface, "--port", str(args.port),
+                "--cors", *cors_origins(args, env), "--model", "models",
+                "--logging-config-file", str(LOGGING_CONFIG), *api_options,
             ),
             cwd=project,
             env=env,
@@ -119,9 +218,19 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         children.append(rasa)
         _wait_for(f"http://127.0.0.1:{args.actions_port}/health", actions, "action server", 60)
-        _wait_for(f"http://127.0.0.1:{args.port}/", rasa, "Rasa server", 300)
+        rasa_url = f"http://{_local_address(args.interface)}:{args.port}"
+        _wait_for(f"{rasa_url}/", rasa, "Rasa server", 300)
+        _require_model(rasa_url, env)
+        try:
+            web = WidgetServer(port=args.web_port).start()
+        except OSError as error:
+            raise ServiceError(
+                f"cannot serve the demo page on 127.0.0.1:{args.web_port} ({error.strerror}); "
+                "pick another port with --web-port"
+            ) from error
         print(
             "\nlingodesk is up.\n"
+            f"  Demo shop with the chat widget: {web.demo_url(f'http://127.0.0.1:{args.port}')}\n"
             f"  Rasa REST channel: http://127.0.0.1:{args.port}/webhooks/rest/webhook\n"
             f"  Try: curl -s http://127.0.0.1:{args.port}/webhooks/rest/webhook "
             '-d \'{"sender": "me", "message": "wo ist meine Bestellung?"}\'\n'
@@ -141,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"lingodesk: {error}", file=sys.stderr)
         return 1
     finally:
+        if web is not None:
+            web.stop()
         for child in reversed(children):
             stop_process(child)
         if redis_server is not None:
@@ -156,9 +267,18 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--port", type=int, default=5005, help="Rasa HTTP port")
     run_parser.add_argument("--actions-port", type=int, default=5055)
     run_parser.add_argument(
-        "--cors", default="http://127.0.0.1:8080", help="origins allowed to call Rasa"
+        "--interface",
+        default="127.0.0.1",
+        help="interface Rasa listens on; beyond loopback $LINGODESK_RASA_TOKEN is required",
+    )
+    run_parser.add_argument(
+        "--cors",
+        nargs="+",
+        help="origins allowed to call Rasa from a browser (default: $LINGODESK_CORS_ORIGINS, "
+        "else the demo page's)",
     )
     run_parser.add_argument("--no-train", action="store_true", help="serve the latest model")
+    run_parser.add_argument("--web-port", type=int, default=8080, help="demo shop page port")
     run_parser.set_defaults(handler=run)
 
     train_parser = commands.add_parser("train", help="train when data or config changed")

@@ -45,6 +45,10 @@ logger = logging.getLogger(__name__)
 SENTIMENT = "sentiment"
 
 
+class ModelLoadError(RuntimeError):
+    """The trained model cannot be served (``fail_on_load_error``); the message says why."""
+
+
 @DefaultV1Recipe.register(
     [
         DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER,
@@ -65,6 +69,11 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             # Sentiment for training examples whose metadata has none, per intent
             # (e.g. {"complaint": "negative"}); examples with neither are masked out.
             "sentiment_by_intent": {},
+            # A trained model that cannot be loaded (missing or corrupt files, another
+            # encoder) stops the model from loading, so the server does not start half-blind
+            # (`lingodesk run` refuses to run without a model). false: log a warning and serve
+            # messages without intent, entities and sentiment from this component.
+            "fail_on_load_error": True,
         }
 
     def __init__(
@@ -173,7 +182,8 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> MultitaskTransformerNLU:
-        """Load the trained model; on any failure, warn and serve without annotations."""
+        """Load the trained model. On failure: raise :class:`ModelLoadError` (default), or
+        warn and serve without annotations (``fail_on_load_error: false``)."""
         from nlu_components.core.nlu_model import MultitaskNLU
 
         component = cls(config, execution_context.node_name, model_storage, resource)
@@ -182,7 +192,13 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             with model_storage.read_from(resource) as directory:
                 nlu = MultitaskNLU.load(directory, serving)
                 nlu.predictor  # noqa: B018 - build the serving path now, not on the first message
-        except Exception as error:  # a broken model must not take the server down
+        except Exception as error:  # whatever broke, the answer is the same: retrain
+            if component.component_config["fail_on_load_error"]:
+                raise ModelLoadError(
+                    f"{component.name}: cannot load the trained model "
+                    f"({type(error).__name__}: {error}). Retrain (`lingodesk train --force`), "
+                    "or set fail_on_load_error: false to serve without this component."
+                ) from error
             logger.warning(
                 "%s: could not load the trained model (%s: %s). Messages will get no intent, "
                 "entities or sentiment from it until the model is retrained.",

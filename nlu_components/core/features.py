@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from nlu_components.core.tokenization import without_surrogates
+
 IGNORE_INDEX = -100  # cross-entropy's "no label here"
 
 
@@ -37,7 +39,7 @@ def encode_batch(
     spaces and CJK intact; a word that shares its only sub-token with the previous word (a
     merged CJK piece) points at that shared sub-token.
     """
-    capped = [text[:max_chars] for text in texts]
+    capped = [without_surrogates(text[:max_chars]) for text in texts]
     batch = tokenizer(
         [text_prefix + text for text in capped],
         padding=True,

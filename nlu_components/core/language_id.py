@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import regex
 
-from nlu_components.core.tokenization import UNSPACED_SCRIPTS
+from nlu_components.core.tokenization import UNSPACED_SCRIPTS, without_surrogates
 
 Source = Literal["model", "session", "metadata", "default"]
 
@@ -92,7 +92,6 @@ SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
 # Legacy and alias primary subtags a client may send, mapped to what this module reports.
 _TAG_ALIASES = {"iw": "he", "in": "id", "ji": "yi", "nb": "no", "sh": "sr"}
 
-_SURROGATES = regex.compile(r"[\ud800-\udfff]")
 _QUOTED = regex.compile(r'"[^"]*"|“[^”]*”|„[^“”]*[“”]|«[^»]*»|‹[^›]*›|「[^」]*」|『[^』]*』')
 # In scripts written without spaces a "token with a digit" must stop at the letters.
 _URL_EMAIL_DIGITS = regex.compile(
@@ -217,7 +216,7 @@ def evidence_text(text: str, min_letters: int) -> tuple[str, str | None]:
 
 
 def _capped(text: str) -> str:
-    return _SURROGATES.sub("", text[:MAX_INPUT_CHARS])
+    return without_surrogates(text[:MAX_INPUT_CHARS])
 
 
 def _keep_if_enough(reduced: str, original: str, min_letters: int) -> str:

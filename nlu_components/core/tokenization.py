@@ -30,6 +30,7 @@ UNSPACED_SCRIPTS = "".join(
     for name in ("Han", "Hiragana", "Katakana", "Thai", "Lao", "Khmer", "Myanmar")
 )
 _UNSPACED_CHAR = regex.compile(rf"[{UNSPACED_SCRIPTS}]")
+_SURROGATE = regex.compile(r"[\ud800-\udfff]")
 # One character of an unspaced script with its combining marks (a grapheme: Thai vowel signs
 # stay on their consonant), a run of other letters and digits ("iPhone", "A12"), or any other
 # single character (punctuation spaCy's rules left attached, such as the full-width comma).
@@ -63,11 +64,21 @@ class _Pipeline(NamedTuple):
     segments_unspaced_scripts: bool
 
 
+def without_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD.
+
+    JSON's ``"\\ud800"`` decodes to a lone surrogate, which has no UTF-8 encoding, so spaCy
+    and Hugging Face tokenizers fail on it. The replacement keeps the length, and with it
+    every character offset.
+    """
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def tokenize(text: str, language: str | None) -> list[Span]:
     """Word tokens of ``text`` by the rules of ``language`` (ISO 639-1; None: ``xx``)."""
     pipeline = _pipeline(language or FALLBACK_LANGUAGE)
     spans = []
-    for token in pipeline.tokenizer(text):
+    for token in pipeline.tokenizer(without_surrogates(text)):
         if token.is_space:
             continue
         start = token.idx

@@ -1,0 +1,36 @@
+"""Session fixtures for operations tests (a pytest plugin: ``pytest_plugins =
+["tests.operations"]``).
+
+- ``shipped_model``: the repo's assistant trained once per session with tests/fast_config.yml
+  (cached by tests/servers.py like every e2e model).
+- ``shipped_stack``: that model served by :class:`tests.deployments.OperatedStack` for the
+  whole session: Rasa, the action server and a Redis that keeps its data across restarts.
+  Fault tests kill and restart its parts; each restores them before it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.deployments import OperatedStack, shipped_project
+from tests.servers import prepare_shipped_assistant, train
+
+
+@pytest.fixture(scope="session")
+def shipped_model(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    project = prepare_shipped_assistant(tmp_path_factory.mktemp("shipped-train"))
+    cache = getattr(pytestconfig, "cache", None)
+    return train(project, cache_dir=cache.mkdir("lingodesk-models") if cache else None)
+
+
+@pytest.fixture(scope="session")
+def shipped_stack(
+    shipped_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatedStack]:
+    project = shipped_project(tmp_path_factory.mktemp("shipped-stack"), shipped_model)
+    # A Redis restart in a fault test must not make a turn wait long for it.
+    with OperatedStack(project, env={"LINGODESK_REDIS_RETRY_SECONDS": "10"}) as stack:
+        yield stack

@@ -1,0 +1,50 @@
+"""Load, in a form quick enough for CI (the long form: ``python -m benchmarks load``).
+
+Many customers at once through Rasa's REST channel and the action server: every message is
+answered, and afterwards every conversation's tracker in Redis holds each message once, in
+order, followed by exactly the answers the customer saw. Customers who send two messages at
+once are served one message at a time: that is the lock store's job, and lingodesk's lock
+store does it even when two Rasa servers handle the same conversation at the same moment
+(Rasa 3.6's own does not: see bot/stores.py and docs/operating.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+
+from benchmarks.load import check_trackers, drive, lock_contention, plan, summarize
+from bot.services import RedisServer
+from tests.deployments import OperatedStack
+
+pytest_plugins = ["tests.redis_server", "tests.operations"]
+
+
+@pytest.mark.e2e
+@pytest.mark.redis
+def test_concurrent_customers_are_answered_and_every_tracker_is_complete(
+    shipped_stack: OperatedStack,
+) -> None:
+    scripts, double_indexes = plan(conversations=16, turns=4, double_send=0.25, seed=7)
+    senders = [f"quick-load-{i}" for i in range(len(scripts))]
+    doubles = {senders[i] for i in double_indexes}
+    conversations, wall = asyncio.run(
+        drive([shipped_stack.url], dict(zip(senders, scripts)), doubles, 16, timeout=120)
+    )
+    with redis.Redis(port=shipped_stack.redis.port) as client:
+        check = check_trackers(client, conversations, doubles)
+    summary = summarize(conversations, wall, check.handed_off)
+    assert summary["messages"] == 64 and summary["errors"] == 0, summary
+    assert summary["unanswered"] == 0, summary
+    assert check.problems == {}
+    assert summary["latency_ms"]["p99"] < 30_000, summary  # bounded even on 2 busy cores
+
+
+@pytest.mark.redis
+def test_two_servers_serve_one_conversation_one_message_at_a_time(
+    redis_server: RedisServer,
+) -> None:
+    result = lock_contention(redis_server.port, "lingodesk", servers=2, messages=20)
+    assert (result["served"], result["lock_errors"], result["lost_updates"]) == (40, 0, 0)
