@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 # Enough text in enough scripts that every test sentence tokenizes into real pieces.
@@ -42,19 +42,33 @@ def build_tiny_encoder(
 ) -> Path:
     """Write a random BertModel + fast WordPiece tokenizer into ``directory``; return it.
 
-    The weights are random but seeded: how well a test model fits depends on them, and the
-    global RNG's state depends on which tests ran before.
+    Vocabulary and weights are the same in every process: how well a test model fits depends
+    on them (the weights are seeded because the global RNG's state depends on which tests ran
+    before).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(
+    normalizer = normalizers.BertNormalizer(
         lowercase=False, strip_accents=False, handle_chinese_chars=True
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(
-        CORPUS * 4, trainers.WordPieceTrainer(vocab_size=600, special_tokens=special)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # The vocabulary is built here, not by tokenizers' WordPieceTrainer, whose choice among
+    # equally frequent pieces changes from process to process (and with it every test model).
+    words = sorted(
+        {
+            word
+            for text in CORPUS
+            for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+        }
     )
+    characters = sorted({character for word in words for character in word})
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    pieces = special + characters + [f"##{c}" for c in characters]
+    pieces += [word for word in words if word not in pieces]
+    tokenizer = Tokenizer(
+        models.WordPiece({piece: i for i, piece in enumerate(pieces)}, unk_token="[UNK]")
+    )
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         special_tokens=[
