@@ -192,14 +192,17 @@ def test_huge_and_empty_inputs_cost_the_same_bounded_work(trained):
     )
 
 
-def test_a_model_can_learn_sentiment_alone(tiny_encoder_dir: Path):
+@pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
+def test_a_model_can_learn_sentiment_alone(tiny_encoder_dir: Path, backend: str):
     examples = [
         Example("I am furious", sentiment="negative", entities=None),
         Example("thank you so much", sentiment="positive", entities=None),
     ]
-    model = _model(tiny_encoder_dir, epochs=2)
+    model = _model(tiny_encoder_dir, backend=backend, epochs=2)
     report = model.fit(examples)
     assert set(report.epoch_losses[0]) == {"sentiment"}
+    # The empty intent head must not push serving off ONNX onto the torch fallback.
+    assert model.predictor.backend == backend
     (prediction,) = model.predict(["thanks"])
     assert prediction.intent is None and prediction.intent_ranking == []
     assert prediction.sentiment in {"negative", "neutral", "positive"}

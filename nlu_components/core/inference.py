@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from nlu_components.core.bio import tags_to_spans
 from nlu_components.core.encoder import LoadedEncoder, fingerprint
@@ -31,6 +32,21 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("onnx-int8", "onnx", "torch")
 _ONNX_OUTPUTS = ["intent_logits", "sentiment_logits", "tag_logits"]
+
+
+class _NonEmptyOutputs(nn.Module):
+    """The model with only the outputs of heads that have classes, for export: in a model
+    trained without intents the intent head has no classes, and ONNX Runtime optimizes its
+    zero-size nodes away, leaving an output that nothing produces."""
+
+    def __init__(self, model: MultitaskModel, keep: list[int]) -> None:
+        super().__init__()
+        self.model = model
+        self.keep = keep
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple:
+        outputs = self.model(input_ids, attention_mask)
+        return tuple(outputs[i] for i in self.keep)
 
 
 def default_cache_dir() -> Path:
@@ -74,6 +90,8 @@ class Predictor:
         self.serving = serving
         self.backend = "torch"
         self._session = None
+        head_sizes = (len(labels.intents), model.heads.sentiment.out_features, len(labels.tags))
+        self._kept_outputs = [i for i, size in enumerate(head_sizes) if size]
         if serving.backend != "torch":
             try:
                 self._session = self._onnx_session()
@@ -114,18 +132,22 @@ class Predictor:
             # every input here (the mask always matches the ids), so the warnings are noise.
             warnings.simplefilter("ignore")
             tmp_path = Path(tmp) / path.name
+            output_axes = {
+                "intent_logits": {0: "batch"},
+                "sentiment_logits": {0: "batch"},
+                "tag_logits": {0: "batch", 1: "sequence"},
+            }
+            outputs = [_ONNX_OUTPUTS[i] for i in self._kept_outputs]
             torch.onnx.export(
-                self.model,
+                _NonEmptyOutputs(self.model, self._kept_outputs),
                 (example["input_ids"], example["attention_mask"]),
                 str(tmp_path),
                 input_names=["input_ids", "attention_mask"],
-                output_names=_ONNX_OUTPUTS,
+                output_names=outputs,
                 dynamic_axes={
                     "input_ids": {0: "batch", 1: "sequence"},
                     "attention_mask": {0: "batch", 1: "sequence"},
-                    "intent_logits": {0: "batch"},
-                    "sentiment_logits": {0: "batch"},
-                    "tag_logits": {0: "batch", 1: "sequence"},
+                    **{name: output_axes[name] for name in outputs},
                 },
                 opset_version=17,
                 dynamo=False,
@@ -169,10 +191,16 @@ class Predictor:
     # -- prediction ---------------------------------------------------------------------------
     def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[np.ndarray]:
         if self._session is not None:
-            return self._session.run(
-                _ONNX_OUTPUTS,
+            kept = self._session.run(
+                [_ONNX_OUTPUTS[i] for i in self._kept_outputs],
                 {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()},
             )
+            # A head without classes was not exported: its logits are empty.
+            batch, length = input_ids.shape
+            logits = [np.zeros((batch, 0)), np.zeros((batch, 0)), np.zeros((batch, length, 0))]
+            for i, values in zip(self._kept_outputs, kept):
+                logits[i] = values
+            return logits
         with torch.inference_mode():
             return [t.numpy() for t in self.model(input_ids, attention_mask)]
 

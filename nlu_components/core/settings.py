@@ -72,7 +72,7 @@ class TrainingSettings:
     dropout: float = 0.1  # before the heads
     seed: int = 42
     num_threads: int | None = None  # torch threads while training; None leaves torch's default
-    progress_bar: bool = True
+    progress_bar: bool = True  # a tqdm bar with the running losses, when stderr is a terminal
 
 
 @dataclass

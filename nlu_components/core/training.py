@@ -222,7 +222,9 @@ def train_multitask(
         bar = tqdm(
             range(0, len(training), settings.batch_size),
             desc=f"epoch {epoch + 1}/{settings.epochs}",
-            disable=not settings.progress_bar,
+            # None: only on a terminal. Redirected to a file (CI, a service's log) the bar's
+            # redraws would flood it; the per-epoch log line below reports progress there.
+            disable=None if settings.progress_bar else True,
             leave=False,
         )
         for start in bar:
