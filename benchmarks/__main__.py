@@ -29,6 +29,7 @@ SUITES: dict[str, str] = {
     "banking77": "benchmarks.banking77",
     "sentiment": "benchmarks.sentiment",
     "latency": "benchmarks.latency",
+    "compare": "benchmarks.compare",
     "load": "benchmarks.load",
 }
 

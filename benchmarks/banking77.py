@@ -16,11 +16,13 @@ from typing import Any
 
 from benchmarks.lingodesk_model import (
     add_model_arguments,
-    intent_scores,
     model_config,
     peak_memory_mb,
+    serving_line,
+    serving_stats,
     train_model,
 )
+from bot.evaluation import intent_scores
 
 SUITE_DEFAULTS: dict[str, Any] = {"epochs": 5, "max_length": 64}
 QUICK_TRAIN_PER_CLASS = 20
@@ -84,6 +86,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "overall": scores,
         "per_language": {"en": scores},
         "train_seconds": train_seconds,
+        **serving_stats(model, [text for text, _ in evaluation]),
         "peak_memory_mb": peak_memory_mb(),
         "config": config,
     }
@@ -94,5 +97,6 @@ def format_table(result: dict[str, Any]) -> str:
     return (
         f"banking77 ({result['pipeline']}, split={result['split']}, "
         f"{result['train_sentences']} training sentences, {result['train_seconds']:.0f} s)\n"
-        f"accuracy {overall['accuracy']:.4f}   macro-F1 {overall['macro_f1']:.4f}"
+        f"accuracy {overall['accuracy']:.4f}   macro-F1 {overall['macro_f1']:.4f}\n"
+        + serving_line(result)
     )

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO_ROOT, XSID_MAIN_LANGUAGES, read_conll, xsid_files, xsid_language
+from bot.evaluation import short_message
 from nlu_components.core.language_id import LanguageIdentifier, normalize_language_tag
 
 QUICK_SENTENCES = 60
-_UNSPACED_LANGUAGES = ("zh", "ja")
 
 Detector = Callable[[str], "str | None"]
 
@@ -40,14 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", type=Path, default=REPO_ROOT / "models" / "lid.176.ftz",
         help="fastText lid.176.ftz (built by python -m nlu_components.assets)",
     )  # fmt: skip
-
-
-def short_message(text: str, code: str) -> str:
-    """The chat-sized prefix of a sentence: two words, or four characters where words are
-    not separated by spaces."""
-    if code in _UNSPACED_LANGUAGES:
-        return "".join(text.split())[:4]
-    return " ".join(text.split()[:2])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -3,7 +3,9 @@ tokenizer, encoder and heads, per serving backend and thread count, with each ba
 intent accuracy (so a faster path is only taken when it is as accurate).
 
 Uses a saved model (``--model DIR``, as written by ``MultitaskNLU.save``) or first trains one
-on xSID English; times sentences of all xSID main languages.
+on xSID English; times sentences of all xSID main languages. With ``--pipeline rasa-default``
+it trains stock Rasa's default pipeline on the same English sentences and times the same
+messages through Rasa's ``Agent`` (TensorFlow's own threading; no serving backends to choose).
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO_ROOT, XSID_MAIN_LANGUAGES, read_conll, xsid_files
-from benchmarks.lingodesk_model import add_model_arguments, model_config, train_model
+from benchmarks.lingodesk_model import (
+    RASA_DEFAULT,
+    add_model_arguments,
+    footprint,
+    model_config,
+    peak_memory_mb,
+    percentile,
+    serving_stats,
+    train_model,
+)
 from benchmarks.xsid import to_example
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -30,10 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="a saved lingodesk model directory")
     parser.add_argument("--messages", type=int, default=600, help="messages timed per setting")
     parser.add_argument("--max-threads", type=int, default=2, help="time 1..N serving threads")
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def _encoder_gflop(model: Any, texts: list[str]) -> float:
@@ -52,8 +59,26 @@ def _encoder_gflop(model: Any, texts: list[str]) -> float:
     return statistics.fmean(flops) / 1e9
 
 
+def timed_messages(args: argparse.Namespace) -> tuple[str, list[str], list[str]]:
+    """The split, and the texts and gold intents of the messages timed: spread evenly over
+    the xSID main languages."""
+    split, files = xsid_files(args.data)
+    sentences = [
+        s for lang in XSID_MAIN_LANGUAGES if lang in files for s in read_conll(files[lang])
+    ]
+    sentences = sentences[:: max(1, len(sentences) // args.messages)][: args.messages]
+    if args.quick:
+        sentences = sentences[:150]
+    return split, [s.text for s in sentences], [s.intent for s in sentences]
+
+
+def _english_training_set(args: argparse.Namespace) -> list[Any]:
+    return [to_example(s) for s in read_conll(args.data / "xsid" / "en.valid.conll")]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import resource
+    if args.pipeline == RASA_DEFAULT:
+        return _run_rasa_default(args)
 
     import torch
 
@@ -62,14 +87,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from nlu_components.core.settings import ServingSettings
     from nlu_components.core.tokenization import tokenize
 
-    split, files = xsid_files(args.data)
-    sentences = [
-        s for lang in XSID_MAIN_LANGUAGES if lang in files for s in read_conll(files[lang])
-    ]
-    sentences = sentences[:: max(1, len(sentences) // args.messages)][: args.messages]
-    if args.quick:
-        sentences = sentences[:150]
-    texts, gold = [s.text for s in sentences], [s.intent for s in sentences]
+    split, texts, gold = timed_messages(args)
 
     config = None
     with tempfile.TemporaryDirectory() as scratch:
@@ -78,8 +96,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if model_dir is None:
             defaults = dict(SUITE_DEFAULTS, epochs=3) if args.quick else dict(SUITE_DEFAULTS)
             config = model_config(args, defaults)
-            english = read_conll(args.data / "xsid" / "en.valid.conll")
-            trained, train_seconds = train_model(config, [to_example(s) for s in english])
+            trained, train_seconds = train_model(config, _english_training_set(args))
             model_dir = Path(scratch) / "model"
             trained.save(model_dir)
             del trained
@@ -110,13 +127,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "backend": model.predictor.backend,
                         "threads": threads,
                         "p50_ms": statistics.median(timings),
-                        "p95_ms": _percentile(timings, 95),
+                        "p95_ms": percentile(timings, 95),
                         "mean_ms": statistics.fmean(timings),
                         "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
                         "load_seconds": load_seconds,
                     }
                 )
                 gflop = _encoder_gflop(model, texts[:200])
+                sizes = footprint(model, Path(model_dir))
                 del model
 
     reference = next(s for s in settings if s["backend"] == "torch" and s["threads"] == 1)
@@ -138,17 +156,57 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "backend": default["backend"],
             "threads": 1,
             "accuracy_delta_points": default["accuracy_delta_points"],
+            "intent_accuracy": default["intent_accuracy"],
         },
         "per_language": {},
         "settings": settings,
+        **sizes,
         "encoder_gflop_per_message": gflop,
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mb": peak_memory_mb(),
+        "train_seconds": train_seconds,
+        "config": config,
+    }
+
+
+def _run_rasa_default(args: argparse.Namespace) -> dict[str, Any]:
+    """Stock Rasa trained on the same English sentences, every timed message parsed through
+    its Agent one at a time."""
+    if args.model:
+        raise SystemExit("--model is a saved lingodesk model; rasa-default trains its own")
+    split, texts, gold = timed_messages(args)
+    config = model_config(args, SUITE_DEFAULTS)
+    model, train_seconds = train_model(config, _english_training_set(args))
+    predicted = [p.intent for p in model.predict(texts)]
+    stats = serving_stats(model, texts, messages=len(texts))
+    return {
+        "suite": "latency",
+        "pipeline": args.pipeline,
+        "split": split,
+        "quick": args.quick,
+        "messages": len(texts),
+        "overall": {
+            "p50_ms": stats["parse_p50_ms"],
+            "p95_ms": stats["parse_p95_ms"],
+            "backend": RASA_DEFAULT,
+            "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
+        },
+        "per_language": {},
+        "settings": [],
+        "model_mb": stats["model_mb"],
+        "peak_memory_mb": peak_memory_mb(),
         "train_seconds": train_seconds,
         "config": config,
     }
 
 
 def format_table(result: dict[str, Any]) -> str:
+    if result["pipeline"] == RASA_DEFAULT:
+        overall = result["overall"]
+        return (
+            f"latency ({result['messages']} messages, batch 1, rasa-default through Agent)\n"
+            f"p50 {overall['p50_ms']:.2f} ms   p95 {overall['p95_ms']:.2f} ms   "
+            f"intent acc {overall['intent_accuracy']:.3f}   model {result['model_mb']:.1f} MB"
+        )
     lines = [
         f"latency ({result['messages']} messages, batch 1, "
         f"{result['encoder_gflop_per_message']:.2f} GFLOP/message)",

@@ -1,5 +1,11 @@
-"""What every NLU suite shares: building, training and timing lingodesk's multitask model
-through exactly the core code the Rasa component uses, and the metrics they report."""
+"""What every NLU suite shares: building, training and timing the pipeline it measures,
+lingodesk's multitask model (through exactly the core code the Rasa component uses) or stock
+Rasa's default pipeline (:mod:`benchmarks.rasa_default`), and what serving it costs.
+
+Both pipelines have the same interface (``fit``, ``predict(texts, words)``, ``save``), so a
+suite's splits and metrics are written once for both. The metrics live in
+:mod:`bot.evaluation`, shared with ``lingodesk evaluate``.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +13,40 @@ import argparse
 import contextlib
 import os
 import resource
+import statistics
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO_ROOT
 
 DEFAULT_ENCODER = str(REPO_ROOT / "models" / "multilingual-e5-small")
+LINGODESK = "lingodesk"
+RASA_DEFAULT = "rasa-default"
+PIPELINES = (LINGODESK, RASA_DEFAULT)
+# Batch-1 parses timed after evaluation, and untimed ones before them (caches, thread pools).
+LATENCY_MESSAGES = 200
+LATENCY_WARMUP = 10
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every NLU suite takes."""
     parser.add_argument(
         "--pipeline",
-        choices=["lingodesk"],
-        default="lingodesk",
-        help="which NLU pipeline to train and evaluate",
+        choices=PIPELINES,
+        default=LINGODESK,
+        help="which NLU pipeline to train and evaluate: lingodesk's, or stock Rasa's default "
+        "(what `rasa init` trains: DIET on word and char n-gram counts; lingodesk-only options "
+        "--encoder, --threads and --set do not apply to it)",
     )
     parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="HF model name or directory")
-    parser.add_argument("--epochs", type=int, help="override the suite's number of epochs")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="override the suite's number of epochs (rasa-default: DIET's, 100 by default)",
+    )
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="torch threads for training"
     )
@@ -39,9 +60,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def model_config(args: argparse.Namespace, suite_defaults: dict[str, Any]) -> dict[str, Any]:
-    """The flat component config a suite trains with: suite defaults, then command line."""
+    """What the suite trains with: for lingodesk the flat component config (suite defaults,
+    then command line); for rasa-default Rasa's own default config, untouched but for
+    ``--epochs`` (the suite defaults tune lingodesk and do not apply)."""
     import yaml
 
+    if args.pipeline == RASA_DEFAULT:
+        from benchmarks.rasa_default import config_with_epochs
+
+        return config_with_epochs(args.epochs)
     config: dict[str, Any] = {
         "model_name_or_path": args.encoder,
         "seed": args.seed,
@@ -62,11 +89,18 @@ def model_config(args: argparse.Namespace, suite_defaults: dict[str, Any]) -> di
 
 
 def train_model(config: dict[str, Any], examples: Sequence[Any]) -> tuple[Any, float]:
-    """Train MultitaskNLU on ``examples``; return it and the training wall time in seconds."""
-    from nlu_components.core.nlu_model import MultitaskNLU
-    from nlu_components.core.settings import from_flat_config
+    """Train the pipeline ``config`` describes (a Rasa config, with its ``pipeline`` list, is
+    stock Rasa; a flat component config is lingodesk's MultitaskNLU) on ``examples``; return
+    the model and the training wall time in seconds."""
+    if "pipeline" in config:
+        from benchmarks.rasa_default import RasaDefaultNLU
 
-    model = MultitaskNLU(*from_flat_config(config))
+        model: Any = RasaDefaultNLU(config)
+    else:
+        from nlu_components.core.nlu_model import MultitaskNLU
+        from nlu_components.core.settings import from_flat_config
+
+        model = MultitaskNLU(*from_flat_config(config))
     started = time.perf_counter()
     model.fit(examples)
     return model, time.perf_counter() - started
@@ -77,17 +111,65 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def intent_scores(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
-    """Accuracy and macro-F1 over the gold labels' classes."""
-    from sklearn.metrics import f1_score
+def directory_mb(directory: Path) -> float:
+    """Size of the files under ``directory``, in MiB."""
+    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file()) / 2**20
 
-    labels = sorted(set(gold))
+
+def percentile(values: Sequence[float], q: int) -> float:
+    """The ``q``-th percentile (inclusive method, as the latency suite reports them)."""
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def serving_stats(
+    model: Any,
+    texts: Sequence[str],
+    words: Sequence[Sequence[tuple[int, int]]] | None = None,
+    messages: int = LATENCY_MESSAGES,
+) -> dict[str, float]:
+    """What serving the trained model costs beside what it scores: batch-1 parse latency on
+    up to ``messages`` of ``texts`` (one message at a time, as a chat server sees them), and
+    the size on disk of what training produced. For lingodesk that is the adapter and heads;
+    the encoder it also needs is ``encoder_mb``."""
+    step = max(1, len(texts) // messages)  # spread over the languages and classes
+    spans = list(words[::step]) if words is not None else [None] * len(texts[::step])
+    texts = list(texts[::step])[:messages]
+    for text, text_words in zip(texts[:LATENCY_WARMUP], spans):
+        model.predict([text], None if text_words is None else [text_words])
+    timings = []
+    for text, text_words in zip(texts, spans):
+        started = time.perf_counter()
+        model.predict([text], None if text_words is None else [text_words])
+        timings.append((time.perf_counter() - started) * 1000)
+    with tempfile.TemporaryDirectory() as scratch:
+        model.save(Path(scratch))
+        sizes = footprint(model, Path(scratch))
     return {
-        "accuracy": sum(g == p for g, p in zip(gold, predicted)) / max(1, len(gold)),
-        "macro_f1": float(
-            f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)
-        ),
+        "parse_p50_ms": statistics.median(timings),
+        "parse_p95_ms": percentile(timings, 95),
+        "parse_messages": len(timings),
+        **sizes,
     }
+
+
+def footprint(model: Any, saved: Path) -> dict[str, float]:
+    """``model_mb``: what training produced, saved at ``saved``; ``encoder_mb`` (lingodesk
+    only): the pretrained encoder that is served with it, where it is a local directory."""
+    sizes = {"model_mb": directory_mb(saved)}
+    encoder_settings = getattr(model, "encoder_settings", None)  # lingodesk's MultitaskNLU
+    if encoder_settings and Path(encoder_settings.model_name_or_path).is_dir():
+        sizes["encoder_mb"] = directory_mb(Path(encoder_settings.model_name_or_path))
+    return sizes
+
+
+def serving_line(result: dict[str, Any]) -> str:
+    """The :func:`serving_stats` of a suite's result, in one line for its table."""
+    encoder = f" + encoder {result['encoder_mb']:.0f} MB" if "encoder_mb" in result else ""
+    return (
+        f"parse batch 1: p50 {result['parse_p50_ms']:.1f} ms, "
+        f"p95 {result['parse_p95_ms']:.1f} ms; model {result['model_mb']:.1f} MB{encoder}; "
+        f"peak memory {result['peak_memory_mb']:.0f} MB"
+    )
 
 
 def mean(values: Sequence[float]) -> float:

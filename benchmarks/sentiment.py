@@ -15,8 +15,11 @@ from benchmarks.lingodesk_model import (
     mean,
     model_config,
     peak_memory_mb,
+    serving_line,
+    serving_stats,
     train_model,
 )
+from bot.evaluation import label_scores
 
 LANGUAGES = {
     "arabic": "ar",
@@ -46,8 +49,6 @@ def read_split(folder: Path, split: str) -> list[tuple[str, str]]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from sklearn.metrics import f1_score
-
     from nlu_components.core.examples import Example
 
     root = args.data / "xlmt_sentiment"
@@ -66,11 +67,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     per_language = {}
     for code, rows in evaluation.items():
         predicted = [p.sentiment for p in model.predict([text for text, _ in rows])]
-        gold = [label for _, label in rows]
-        per_language[code] = {
-            "macro_f1": float(f1_score(gold, predicted, labels=list(LABELS), average="macro")),
-            "accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
-        }
+        scores = label_scores([label for _, label in rows], predicted, LABELS)
+        per_language[code] = {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
     return {
         "suite": "sentiment",
         "pipeline": args.pipeline,
@@ -80,6 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "overall": {"macro_f1": mean([s["macro_f1"] for s in per_language.values()])},
         "per_language": per_language,
         "train_seconds": train_seconds,
+        **serving_stats(model, [text for rows in evaluation.values() for text, _ in rows]),
         "peak_memory_mb": peak_memory_mb(),
         "config": config,
     }
@@ -94,4 +93,5 @@ def format_table(result: dict[str, Any]) -> str:
     for lang, scores in result["per_language"].items():
         lines.append(f"{lang:<6}{scores['macro_f1']:>10.3f}{scores['accuracy']:>10.3f}")
     lines.append(f"{'mean':<6}{result['overall']['macro_f1']:>10.3f}")
+    lines.append(serving_line(result))
     return "\n".join(lines)

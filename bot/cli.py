@@ -3,6 +3,7 @@
 lingodesk run      train if needed, start Redis (if none), the action server, Rasa and the
                    demo shop page with the chat widget
 lingodesk train    train the assistant when its data or config changed
+lingodesk evaluate per-language NLU report of a trained model (after `rasa test nlu`)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from bot import evaluate
 from bot.agent_api import RASA_TOKEN_ENV
 from bot.redaction import LOGGING_CONFIG
 from bot.services import RedisServer, ServiceError, redis_is_up, stop_process
@@ -284,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     train_parser = commands.add_parser("train", help="train when data or config changed")
     train_parser.add_argument("--force", action="store_true", help="train even if up to date")
     train_parser.set_defaults(handler=train)
+
+    evaluate_parser = commands.add_parser(
+        "evaluate", help="per-language intent, entity, sentiment, language-ID report"
+    )
+    evaluate.add_arguments(evaluate_parser)
+    evaluate_parser.set_defaults(handler=evaluate.run)
 
     args = parser.parse_args(argv)
     return args.handler(args)
