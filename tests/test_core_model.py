@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from nlu_components.core.examples import EntitySpan, Example
+from nlu_components.core.inference import CACHE_KEEP_MODELS
 from nlu_components.core.nlu_model import EncoderMismatchError, ModelFilesError, MultitaskNLU
 from nlu_components.core.settings import (
     EncoderSettings,
@@ -180,6 +182,26 @@ def test_onnx_int8_serving_agrees_with_torch(trained):
     assert agree >= len(texts) - 1
     for a, b in zip(torch_predictions, onnx_predictions):
         assert abs(a.intent_confidence - b.intent_confidence) < 0.1
+
+
+def test_the_export_cache_keeps_one_int8_file_per_recent_model(trained, tmp_path: Path):
+    _, _, directory = trained
+    cache = tmp_path / "cache"
+    stale = []
+    for age in range(CACHE_KEEP_MODELS):  # older exports, of other trained models
+        stale.append(cache / f"{age:032x}-opset17-fused-int8pc.onnx")
+        stale[-1].parent.mkdir(exist_ok=True)
+        stale[-1].write_bytes(b"")
+        os.utime(stale[-1], (1_000_000 + age, 1_000_000 + age))
+
+    model = MultitaskNLU.load(directory, ServingSettings(backend="onnx-int8", cache_dir=str(cache)))
+    assert model.predictor.backend == "onnx-int8"
+
+    # The fp32 export was only a step towards int8; of the older models the oldest went.
+    kept = sorted(p.name for p in cache.glob("*.onnx"))
+    assert len(kept) == CACHE_KEEP_MODELS
+    assert stale[0].name not in kept and all(p.name in kept for p in stale[1:])
+    assert not any(name.endswith("-fused.onnx") for name in kept)
 
 
 def test_huge_and_empty_inputs_cost_the_same_bounded_work(trained):

@@ -9,6 +9,7 @@ server restart reuses it. When export fails the torch path serves instead, with 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("onnx-int8", "onnx", "torch")
 _ONNX_OUTPUTS = ["intent_logits", "sentiment_logits", "tag_logits"]
+# Exported models kept in the cache (several servers or benchmarks may share one cache).
+CACHE_KEEP_MODELS = 4
 
 
 class _NonEmptyOutputs(nn.Module):
@@ -47,6 +50,24 @@ class _NonEmptyOutputs(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple:
         outputs = self.model(input_ids, attention_mask)
         return tuple(outputs[i] for i in self.keep)
+
+
+def prune_cache(cache: Path, keep: int) -> None:
+    """Delete the exports of all but the ``keep`` most recently used trained models.
+
+    Every retrained model gets new files (they are keyed by its weights), so without pruning
+    the cache grows by one export per training. A server still running an older model loses
+    nothing: ONNX Runtime has read the file, and a restart exports it again.
+    """
+    by_model: dict[str, list[Path]] = {}
+    for path in cache.glob("*.onnx"):
+        by_model.setdefault(path.name.split("-", 1)[0], []).append(path)
+    newest_first = sorted(
+        by_model.values(), key=lambda paths: max(p.stat().st_mtime for p in paths), reverse=True
+    )
+    for paths in newest_first[keep:]:
+        for path in paths:
+            path.unlink(missing_ok=True)
 
 
 def default_cache_dir() -> Path:
@@ -117,6 +138,10 @@ class Predictor:
                 self._export(fp32_path)
             if path != fp32_path:
                 self._quantize(fp32_path, path)
+                fp32_path.unlink()  # only a step towards int8 (470 MB for the default encoder)
+        with contextlib.suppress(OSError):  # a read-only cache is served as it is
+            path.touch()  # last used now: pruning keeps the models in use
+            prune_cache(cache, CACHE_KEEP_MODELS)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.serving.num_threads
         options.inter_op_num_threads = 1
