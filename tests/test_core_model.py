@@ -228,3 +228,21 @@ def test_a_model_can_learn_sentiment_alone(tiny_encoder_dir: Path, backend: str)
     (prediction,) = model.predict(["thanks"])
     assert prediction.intent is None and prediction.intent_ranking == []
     assert prediction.sentiment in {"negative", "neutral", "positive"}
+
+
+def test_the_bottom_layers_can_be_left_without_adapters(tiny_encoder_dir: Path, tmp_path: Path):
+    model = MultitaskNLU(
+        EncoderSettings(model_name_or_path=str(tiny_encoder_dir)),
+        LoraSettings(rank=4, alpha=8, frozen_bottom_fraction=0.5),  # 1 of the 2 layers
+        TrainingSettings(epochs=1, batch_size=4, progress_bar=False),
+        ServingSettings(backend="torch"),
+    )
+    model.fit(_examples())
+    model.save(tmp_path)
+
+    adapted_layers = {name.split("layer.")[1].split(".")[0] for name in model._adapter_state}
+    assert adapted_layers == {"1"}
+    loaded = MultitaskNLU.load(tmp_path, ServingSettings(backend="torch"))
+    texts = [e.text for e in _examples()]
+    assert [p.intent for p in loaded.predict(texts)] == [p.intent for p in model.predict(texts)]
+

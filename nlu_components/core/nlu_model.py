@@ -104,6 +104,8 @@ class MultitaskNLU:
             self.encoder_settings, pooling=encoder.pooling, text_prefix=encoder.text_prefix
         )
         lora = self.lora_settings
+        n_layers = encoder.model.config.num_hidden_layers
+        frozen = int(n_layers * lora.frozen_bottom_fraction + 1e-9)
         peft_encoder = get_peft_model(
             encoder.model,
             LoraConfig(
@@ -111,6 +113,7 @@ class MultitaskNLU:
                 lora_alpha=lora.alpha,
                 lora_dropout=lora.dropout,
                 target_modules=list(lora.target_modules),
+                layers_to_transform=list(range(frozen, n_layers)) if frozen else None,
                 bias="none",
             ),
         )

@@ -35,8 +35,16 @@ class LoraSettings:
     """LoRA adapters on the encoder's linear layers (peft).
 
     Defaults measured on xSID zero-shot with e5-small (docs/benchmarks.md): rank 16 on all
-    attention and feed-forward projections beat rank 8 on query/value only, at 1.8 MB of
-    adapter weights.
+    attention and feed-forward projections beat rank 8 on query/value only.
+
+    ``frozen_bottom_fraction`` trades languages seen in training against unseen ones. Trained
+    on English alone (xSID, 300 sentences, 30 epochs), leaving the bottom third of the layers
+    without adapters raised the mean intent accuracy over 12 unseen languages from 0.840 to
+    0.857 at the same slot F1 (0.640 / 0.639): the lower layers keep the pretrained
+    cross-lingual alignment that zero-shot transfer relies on. Trained on the shipped
+    assistant's 8 languages (8 epochs) the same setting lowered held-out intent accuracy from
+    0.871 to 0.852 and entity F1 from 0.879 to 0.856, so the default tunes every layer; set
+    1/3 when training data is (nearly) all in one language.
     """
 
     rank: int = 16
@@ -45,6 +53,9 @@ class LoraSettings:
     # Module-name suffixes that get adapters ("dense" covers the attention output and both
     # feed-forward layers of BERT).
     target_modules: list[str] = field(default_factory=lambda: ["query", "key", "value", "dense"])
+    # Share of the encoder's layers, from the bottom, left without adapters (rounded down:
+    # 1/3 of 12 is 4). 0 tunes every layer.
+    frozen_bottom_fraction: float = 0.0
 
 
 @dataclass
