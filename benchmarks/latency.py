@@ -144,24 +144,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         setting["gflop_per_s_at_p50"] = gflop / (setting["p50_ms"] / 1000)
     default = next(s for s in settings if s["backend"] == DEFAULT_BACKEND and s["threads"] == 1)
+    overall = {
+        "p50_ms": default["p50_ms"],
+        "p95_ms": default["p95_ms"],
+        "backend": default["backend"],
+        "threads": 1,
+        "accuracy_delta_points": default["accuracy_delta_points"],
+        "intent_accuracy": default["intent_accuracy"],
+    }
+    return _result(
+        args, split, texts, overall, settings, train_seconds, config,
+        **sizes, encoder_gflop_per_message=gflop,
+    )  # fmt: skip
+
+
+def _result(
+    args: argparse.Namespace,
+    split: str,
+    texts: list[str],
+    overall: dict[str, Any],
+    settings: list[dict[str, Any]],
+    train_seconds: float,
+    config: dict[str, Any],
+    **sizes: float,
+) -> dict[str, Any]:
+    """The suite's JSON, the same for both pipelines."""
     return {
         "suite": "latency",
         "pipeline": args.pipeline,
         "split": split,
         "quick": args.quick,
         "messages": len(texts),
-        "overall": {
-            "p50_ms": default["p50_ms"],
-            "p95_ms": default["p95_ms"],
-            "backend": default["backend"],
-            "threads": 1,
-            "accuracy_delta_points": default["accuracy_delta_points"],
-            "intent_accuracy": default["intent_accuracy"],
-        },
+        "overall": overall,
         "per_language": {},
         "settings": settings,
         **sizes,
-        "encoder_gflop_per_message": gflop,
         "peak_memory_mb": peak_memory_mb(),
         "train_seconds": train_seconds,
         "config": config,
@@ -178,25 +195,15 @@ def _run_rasa_default(args: argparse.Namespace) -> dict[str, Any]:
     model, train_seconds = train_model(config, _english_training_set(args))
     predicted = [p.intent for p in model.predict(texts)]
     stats = serving_stats(model, texts, messages=len(texts))
-    return {
-        "suite": "latency",
-        "pipeline": args.pipeline,
-        "split": split,
-        "quick": args.quick,
-        "messages": len(texts),
-        "overall": {
-            "p50_ms": stats["parse_p50_ms"],
-            "p95_ms": stats["parse_p95_ms"],
-            "backend": RASA_DEFAULT,
-            "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
-        },
-        "per_language": {},
-        "settings": [],
-        "model_mb": stats["model_mb"],
-        "peak_memory_mb": peak_memory_mb(),
-        "train_seconds": train_seconds,
-        "config": config,
+    overall = {
+        "p50_ms": stats["parse_p50_ms"],
+        "p95_ms": stats["parse_p95_ms"],
+        "backend": RASA_DEFAULT,
+        "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
     }
+    return _result(
+        args, split, texts, overall, [], train_seconds, config, model_mb=stats["model_mb"]
+    )
 
 
 def format_table(result: dict[str, Any]) -> str:
