@@ -51,10 +51,12 @@ def _examples() -> list[Example]:
     return examples
 
 
-def _model(encoder_dir: Path, backend: str = "torch", epochs: int = 30) -> MultitaskNLU:
+def _model(
+    encoder_dir: Path, backend: str = "torch", epochs: int = 30, frozen_bottom_fraction: float = 0.0
+) -> MultitaskNLU:
     return MultitaskNLU(
         EncoderSettings(model_name_or_path=str(encoder_dir)),
-        LoraSettings(rank=4, alpha=8),
+        LoraSettings(rank=4, alpha=8, frozen_bottom_fraction=frozen_bottom_fraction),
         # A random tiny encoder learns slowly: high learning rates, no smoothing.
         TrainingSettings(
             epochs=epochs,
@@ -231,12 +233,7 @@ def test_a_model_can_learn_sentiment_alone(tiny_encoder_dir: Path, backend: str)
 
 
 def test_the_bottom_layers_can_be_left_without_adapters(tiny_encoder_dir: Path, tmp_path: Path):
-    model = MultitaskNLU(
-        EncoderSettings(model_name_or_path=str(tiny_encoder_dir)),
-        LoraSettings(rank=4, alpha=8, frozen_bottom_fraction=0.5),  # 1 of the 2 layers
-        TrainingSettings(epochs=1, batch_size=4, progress_bar=False),
-        ServingSettings(backend="torch"),
-    )
+    model = _model(tiny_encoder_dir, epochs=1, frozen_bottom_fraction=0.5)  # 1 of the 2 layers
     model.fit(_examples())
     model.save(tmp_path)
 

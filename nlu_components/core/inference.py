@@ -113,6 +113,7 @@ class Predictor:
         self._session = None
         head_sizes = (len(labels.intents), model.heads.sentiment.out_features, len(labels.tags))
         self._kept_outputs = [i for i, size in enumerate(head_sizes) if size]
+        self._onnx_output_names = [_ONNX_OUTPUTS[i] for i in self._kept_outputs]
         if serving.backend != "torch":
             try:
                 self._session = self._onnx_session()
@@ -162,7 +163,7 @@ class Predictor:
                 "sentiment_logits": {0: "batch"},
                 "tag_logits": {0: "batch", 1: "sequence"},
             }
-            outputs = [_ONNX_OUTPUTS[i] for i in self._kept_outputs]
+            outputs = self._onnx_output_names
             torch.onnx.export(
                 _NonEmptyOutputs(self.model, self._kept_outputs),
                 (example["input_ids"], example["attention_mask"]),
@@ -218,7 +219,7 @@ class Predictor:
     def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[np.ndarray]:
         if self._session is not None:
             kept = self._session.run(
-                [_ONNX_OUTPUTS[i] for i in self._kept_outputs],
+                self._onnx_output_names,
                 {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()},
             )
             # A head without classes was not exported: its logits are empty.
