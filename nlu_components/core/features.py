@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
 from nlu_components.core.tokenization import without_surrogates
@@ -40,23 +41,50 @@ def encode_batch(
     merged CJK piece) points at that shared sub-token.
     """
     capped = [without_surrogates(text[:max_chars]) for text in texts]
-    batch = tokenizer(
-        [text_prefix + text for text in capped],
-        padding=True,
-        truncation=True,
-        max_length=max_length,
-        return_offsets_mapping=True,
-        return_tensors="pt",
+    encodings = _configured_backend(tokenizer, max_length).encode_batch(
+        [text_prefix + text for text in capped]
     )
     shift = len(text_prefix)
-    positions: list[list[int]] = []
-    for row, text_words in enumerate(words):
-        positions.append(_align(batch["offset_mapping"][row].tolist(), text_words, shift))
-    return Encoded(batch["input_ids"], batch["attention_mask"], positions)
+    return Encoded(
+        torch.tensor([e.ids for e in encodings]),
+        torch.tensor([e.attention_mask for e in encodings]),
+        [_align(e.offsets, text_words, shift) for e, text_words in zip(encodings, words)],
+    )
+
+
+def _configured_backend(tokenizer: PreTrainedTokenizerBase, max_length: int) -> Tokenizer:
+    """The fast tokenizer's Rust backend, truncating at ``max_length`` and padding a batch to
+    its longest text, as ``tokenizer(texts, padding=True, truncation=True)`` would.
+
+    Calling the backend directly skips ~0.3 ms of Python per call in the transformers wrapper
+    (a tenth of a whole parse on the int8 path). The wrapper sets these same options on the
+    same backend before each of its calls, so sharing it is safe; they are set here only when
+    they differ.
+    """
+    if not tokenizer.is_fast:
+        raise TypeError(
+            f"{type(tokenizer).__name__} is not a fast (Rust) tokenizer; the encoder needs one "
+            "for character offsets."
+        )
+    backend: Tokenizer = tokenizer.backend_tokenizer
+    truncation = {"max_length": max_length, "stride": 0, "strategy": "longest_first",
+                  "direction": "right"}  # fmt: skip
+    if backend.truncation != truncation:
+        backend.enable_truncation(max_length)
+    padding = {"length": None, "pad_to_multiple_of": None, "pad_id": tokenizer.pad_token_id,
+               "pad_token": tokenizer.pad_token, "pad_type_id": 0,
+               "direction": tokenizer.padding_side}  # fmt: skip
+    if backend.padding != padding:
+        backend.enable_padding(
+            pad_id=tokenizer.pad_token_id,
+            pad_token=tokenizer.pad_token,
+            direction=tokenizer.padding_side,
+        )
+    return backend
 
 
 def _align(
-    offsets: list[list[int]],
+    offsets: Sequence[tuple[int, int]],
     words: Sequence[tuple[int, int]],
     shift: int,
 ) -> list[int]:
