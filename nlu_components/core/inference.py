@@ -12,44 +12,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from nlu_components.core.bio import tags_to_spans
 from nlu_components.core.encoder import LoadedEncoder, fingerprint
 from nlu_components.core.examples import Prediction
 from nlu_components.core.features import encode_batch
 from nlu_components.core.model import MultitaskModel
+from nlu_components.core.onnx_export import OUTPUT_NAMES, export_onnx, quantize_int8
 from nlu_components.core.settings import EncoderSettings, ServingSettings
 from nlu_components.core.training import LabelMaps
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("onnx-int8", "onnx", "torch")
-_ONNX_OUTPUTS = ["intent_logits", "sentiment_logits", "tag_logits"]
+# Part of the cache key: a change to what export writes must not serve an older file.
+EXPORT_VERSION = "opset17-bertfused"
 # Exported models kept in the cache (several servers or benchmarks may share one cache).
 CACHE_KEEP_MODELS = 4
-
-
-class _NonEmptyOutputs(nn.Module):
-    """The model with only the outputs of heads that have classes, for export: in a model
-    trained without intents the intent head has no classes, and ONNX Runtime optimizes its
-    zero-size nodes away, leaving an output that nothing produces."""
-
-    def __init__(self, model: MultitaskModel, keep: list[int]) -> None:
-        super().__init__()
-        self.model = model
-        self.keep = keep
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple:
-        outputs = self.model(input_ids, attention_mask)
-        return tuple(outputs[i] for i in self.keep)
 
 
 def prune_cache(cache: Path, keep: int) -> None:
@@ -113,7 +97,7 @@ class Predictor:
         self._session = None
         head_sizes = (len(labels.intents), model.heads.sentiment.out_features, len(labels.tags))
         self._kept_outputs = [i for i, size in enumerate(head_sizes) if size]
-        self._onnx_output_names = [_ONNX_OUTPUTS[i] for i in self._kept_outputs]
+        self._onnx_output_names = [OUTPUT_NAMES[i] for i in self._kept_outputs]
         if serving.backend != "torch":
             try:
                 self._session = self._onnx_session()
@@ -131,14 +115,26 @@ class Predictor:
 
         cache = Path(self.serving.cache_dir) if self.serving.cache_dir else default_cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
-        key = f"{fingerprint(self.model)}-opset17-fused"
+        key = f"{fingerprint(self.model)}-{EXPORT_VERSION}"
         fp32_path = cache / f"{key}.onnx"
-        path = cache / f"{key}-int8pc.onnx" if self.serving.backend == "onnx-int8" else fp32_path
+        kept_fp32 = self.serving.int8_fp32_feedforward_layers
+        path = (
+            cache / f"{key}-int8pc-fp32ff{kept_fp32}.onnx"
+            if self.serving.backend == "onnx-int8"
+            else fp32_path
+        )
         if not path.exists():
             if not fp32_path.exists():
-                self._export(fp32_path)
+                export_onnx(self.model, self.encoder.tokenizer, self._kept_outputs, fp32_path)
             if path != fp32_path:
-                self._quantize(fp32_path, path)
+                quantize_int8(
+                    self.model,
+                    self.encoder.tokenizer,
+                    self.encoder.text_prefix,
+                    fp32_path,
+                    path,
+                    kept_fp32,
+                )
                 fp32_path.unlink()  # only a step towards int8 (470 MB for the default encoder)
         with contextlib.suppress(OSError):  # a read-only cache is served as it is
             path.touch()  # last used now: pruning keeps the models in use
@@ -148,72 +144,6 @@ class Predictor:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def _export(self, path: Path) -> None:
-        logger.info("Exporting the merged model to ONNX (%s), once per trained model.", path)
-        example = self.encoder.tokenizer(["query: hello world"], return_tensors="pt")
-        # Write to a temp file first: a crash mid-export must not leave a corrupt cache entry.
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp, warnings.catch_warnings():
-            # The tracer warns about shape checks it folds into constants; they hold for
-            # every input here (the mask always matches the ids), so the warnings are noise.
-            warnings.simplefilter("ignore")
-            tmp_path = Path(tmp) / path.name
-            output_axes = {
-                "intent_logits": {0: "batch"},
-                "sentiment_logits": {0: "batch"},
-                "tag_logits": {0: "batch", 1: "sequence"},
-            }
-            outputs = self._onnx_output_names
-            torch.onnx.export(
-                _NonEmptyOutputs(self.model, self._kept_outputs),
-                (example["input_ids"], example["attention_mask"]),
-                str(tmp_path),
-                input_names=["input_ids", "attention_mask"],
-                output_names=outputs,
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    **{name: output_axes[name] for name in outputs},
-                },
-                opset_version=17,
-                dynamo=False,
-            )
-            self._fuse(tmp_path)
-            os.replace(tmp_path, path)
-
-    def _fuse(self, path: Path) -> None:
-        """Fuse LayerNorm (with its residual add) and GELU (with its bias) subgraphs into ONNX
-        Runtime's BERT kernels: fewer, larger operations. (Its attention fusion does not match
-        the mask subgraph that transformers 5 exports; attention stays as separate ops.)"""
-        from onnxruntime.transformers.optimizer import optimize_model
-
-        config = self.model.encoder.config
-        optimized = optimize_model(
-            str(path),
-            model_type="bert",
-            num_heads=config.num_attention_heads,
-            hidden_size=config.hidden_size,
-        )
-        optimized.save_model_to_file(str(path))
-
-    @staticmethod
-    def _quantize(source: Path, target: Path) -> None:
-        from onnx import TensorProto
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            tmp_path = Path(tmp) / target.name
-            quantize_dynamic(
-                str(source),
-                str(tmp_path),
-                weight_type=QuantType.QInt8,
-                # One scale per output channel, not per tensor: -0.67 instead of -0.83 points
-                # of xSID intent accuracy against fp32 (benchmarks/latency.py), same speed.
-                per_channel=True,
-                # Shape inference cannot type the outputs of ORT's fused contrib ops.
-                extra_options={"DefaultTensorType": TensorProto.FLOAT},
-            )
-            os.replace(tmp_path, target)
 
     # -- prediction ---------------------------------------------------------------------------
     def _logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[np.ndarray]:

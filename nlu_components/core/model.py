@@ -45,9 +45,11 @@ class MultitaskModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (intent logits [B, I], sentiment logits [B, 3], tag logits [B, T, K])."""
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.heads(self.pool(states, attention_mask), states)
+
+    def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The sentence vector [B, H] of token states [B, T, H]."""
         if self.pooling == "mean":
             mask = attention_mask.unsqueeze(-1).to(states.dtype)
-            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        else:
-            pooled = states[:, 0]
-        return self.heads(pooled, states)
+            return (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return states[:, 0]

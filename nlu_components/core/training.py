@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmu
 
 from nlu_components.core.bio import spans_to_tags
 from nlu_components.core.examples import SENTIMENT_LABELS, Example
-from nlu_components.core.features import IGNORE_INDEX, encode_batch, word_tag_targets
+from nlu_components.core.features import IGNORE_INDEX, Encoded, encode_batch, word_tag_targets
 from nlu_components.core.model import MultitaskModel
 from nlu_components.core.settings import EncoderSettings, TrainingSettings
 
@@ -51,6 +51,11 @@ class _Targets:
     intent: torch.Tensor  # IGNORE_INDEX where unknown
     sentiment: torch.Tensor
     tag_ids: list[list[int] | None]
+
+    def select(self, indices: list[int]) -> _Targets:
+        return _Targets(
+            self.intent[indices], self.sentiment[indices], [self.tag_ids[i] for i in indices]
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -186,8 +191,8 @@ def train_multitask(
         optimizer, int(total_steps * settings.warmup_ratio), total_steps
     )
 
-    def batch_losses(batch: Sequence[Example], batch_targets: _Targets) -> dict[str, torch.Tensor]:
-        encoded = encode_batch(
+    def encode(batch: Sequence[Example]) -> Encoded:
+        return encode_batch(
             tokenizer,
             [e.text for e in batch],
             [e.words for e in batch],
@@ -195,9 +200,11 @@ def train_multitask(
             encoder_settings.max_length,
             encoder_settings.max_chars,
         )
-        intent_logits, sentiment_logits, tag_logits = model(
-            encoded.input_ids, encoded.attention_mask
-        )
+
+    def task_losses(
+        logits: tuple[torch.Tensor, ...], encoded: Encoded, batch_targets: _Targets
+    ) -> dict[str, torch.Tensor]:
+        intent_logits, sentiment_logits, tag_logits = logits
         candidates = {
             "intent": losses["intent"](intent_logits, batch_targets.intent),
             "sentiment": losses["sentiment"](sentiment_logits, batch_targets.sentiment),
@@ -207,11 +214,18 @@ def train_multitask(
         }
         return {task: value for task, value in candidates.items() if value is not None}
 
+    def batch_losses(batch: Sequence[Example], batch_targets: _Targets) -> dict[str, torch.Tensor]:
+        encoded = encode(batch)
+        return task_losses(model(encoded.input_ids, encoded.attention_mask), encoded, batch_targets)
+
+    generator = torch.Generator().manual_seed(settings.seed)
+    if settings.head_warmup_epochs:
+        _warm_up_heads(model, training, targets, encode, task_losses, settings, generator)
+
     report = TrainingReport()
     best_loss = math.inf
     best_state: dict[str, torch.Tensor] | None = None
     stale_epochs = 0
-    generator = torch.Generator().manual_seed(settings.seed)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
 
     for epoch in range(settings.epochs):
@@ -230,21 +244,16 @@ def train_multitask(
         for start in bar:
             indices = permutation[start : start + settings.batch_size]
             batch = [training[i] for i in indices]
-            batch_targets = _Targets(
-                targets.intent[indices],
-                targets.sentiment[indices],
-                [targets.tag_ids[i] for i in indices],
-            )
-            task_losses = batch_losses(batch, batch_targets)
-            if not task_losses:
+            step_losses = batch_losses(batch, targets.select(indices))
+            if not step_losses:
                 continue
-            total = sum(settings.loss_weights.get(t, 1.0) * v for t, v in task_losses.items())
+            total = sum(settings.loss_weights.get(t, 1.0) * v for t, v in step_losses.items())
             optimizer.zero_grad()
             total.backward()
             torch.nn.utils.clip_grad_norm_(adapter_params + head_params, 1.0)
             optimizer.step()
             scheduler.step()
-            for task, value in task_losses.items():
+            for task, value in step_losses.items():
                 sums[task] += value.item()
                 counts[task] += 1
             bar.set_postfix({t: f"{sums[t] / counts[t]:.3f}" for t in counts})
@@ -288,14 +297,62 @@ def _validation_loss(
     with torch.no_grad():
         for start in range(0, len(validation), settings.batch_size):
             indices = list(range(start, min(start + settings.batch_size, len(validation))))
-            task_losses = batch_losses(
-                [validation[i] for i in indices],
-                _Targets(
-                    targets.intent[indices],
-                    targets.sentiment[indices],
-                    [targets.tag_ids[i] for i in indices],
-                ),
-            )
-            total += sum(v.item() for v in task_losses.values())
+            step_losses = batch_losses([validation[i] for i in indices], targets.select(indices))
+            total += sum(v.item() for v in step_losses.values())
             batches += 1
     return total / max(1, batches)
+
+
+def _warm_up_heads(
+    model: MultitaskModel,
+    training: Sequence[Example],
+    targets: _Targets,
+    encode: Callable[[Sequence[Example]], Encoded],
+    task_losses: Callable[[tuple[torch.Tensor, ...], Encoded, _Targets], dict[str, torch.Tensor]],
+    settings: TrainingSettings,
+    generator: torch.Generator,
+) -> None:
+    """Train the heads alone on the frozen encoder's outputs before fine-tuning starts
+    ("linear probing, then fine-tuning", Kumar et al., ICLR 2022).
+
+    Fine-tuning from randomly initialised heads sends large, random gradients into the
+    encoder in the first steps, and it has to start unlearning pretrained features to follow
+    them; heads that already read the pretrained features well let fine-tuning adjust rather
+    than distort them. The encoder runs once, without gradients, over the training data; the
+    heads then train for ``head_warmup_epochs`` passes over its cached outputs (cheap: a
+    linear layer per task).
+    """
+    model.eval()  # the encoder's outputs are fixed; only the heads use dropout below
+    cached = []
+    with torch.no_grad():
+        for start in range(0, len(training), settings.batch_size):
+            indices = list(range(start, min(start + settings.batch_size, len(training))))
+            encoded = encode([training[i] for i in indices])
+            states = model.encoder(
+                input_ids=encoded.input_ids, attention_mask=encoded.attention_mask
+            ).last_hidden_state
+            pooled = model.pool(states, encoded.attention_mask)
+            has_tags = any(targets.tag_ids[i] is not None for i in indices)
+            # Token states are kept only where the entity head learns from them (memory).
+            cached.append((indices, encoded, pooled, states if has_tags else pooled[:, None]))
+    optimizer = torch.optim.AdamW(
+        model.heads.parameters(), lr=settings.head_learning_rate, weight_decay=settings.weight_decay
+    )
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, 0, max(1, len(cached) * settings.head_warmup_epochs)
+    )
+    model.heads.train()
+    for epoch in range(settings.head_warmup_epochs):
+        sums: Counter[str] = Counter()
+        for batch in torch.randperm(len(cached), generator=generator).tolist():
+            indices, encoded, pooled, states = cached[batch]
+            step_losses = task_losses(model.heads(pooled, states), encoded, targets.select(indices))
+            if not step_losses:
+                continue
+            total = sum(settings.loss_weights.get(t, 1.0) * v for t, v in step_losses.items())
+            optimizer.zero_grad()
+            total.backward()
+            optimizer.step()
+            scheduler.step()
+            sums.update({t: v.item() / len(cached) for t, v in step_losses.items()})
+        logger.info("head warm-up epoch %d: %s", epoch + 1, dict(sums))
