@@ -11,9 +11,11 @@ messages through Rasa's ``Agent`` (TensorFlow's own threading; no serving backen
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +82,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.pipeline == RASA_DEFAULT:
         return _run_rasa_default(args)
 
-    import torch
-
-    from nlu_components.core.language_id import LanguageIdentifier
-    from nlu_components.core.nlu_model import MultitaskNLU
-    from nlu_components.core.settings import ServingSettings
-    from nlu_components.core.tokenization import tokenize
-
     split, texts, gold = timed_messages(args)
 
     config = None
@@ -101,41 +96,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             trained.save(model_dir)
             del trained
 
-        identifier = LanguageIdentifier(LID_MODEL)
+        # Each setting is timed in a fresh interpreter, as a server runs one backend: in one
+        # process, what earlier settings left behind (torch's thread pools, two more loaded
+        # models) slowed the later ones by up to a fifth.
         settings = []
+        spawn = multiprocessing.get_context("spawn")
         for backend in BACKENDS:
             for threads in range(1, args.max_threads + 1):
-                torch.set_num_threads(threads)
-                started = time.perf_counter()
-                model = MultitaskNLU.load(
-                    model_dir, ServingSettings(backend=backend, num_threads=threads)
-                )
-                model.predictor  # noqa: B018 - export/quantize (cached after the first time)
-                load_seconds = time.perf_counter() - started
-                for text in texts[:20]:  # warm-up: allocator, thread pools, caches
-                    model.predict([text])
-                timings, predicted = [], []
-                for text in texts:
-                    started = time.perf_counter()
-                    language = identifier.identify(text)
-                    words = [(s.start, s.end) for s in tokenize(text, language.code)]
-                    prediction = model.predict([text], [words])[0]
-                    timings.append((time.perf_counter() - started) * 1000)
-                    predicted.append(prediction.intent)
-                settings.append(
-                    {
-                        "backend": model.predictor.backend,
-                        "threads": threads,
-                        "p50_ms": statistics.median(timings),
-                        "p95_ms": percentile(timings, 95),
-                        "mean_ms": statistics.fmean(timings),
-                        "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
-                        "load_seconds": load_seconds,
-                    }
-                )
-                gflop = _encoder_gflop(model, texts[:200])
-                sizes = footprint(model, Path(model_dir))
-                del model
+                with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
+                    setting, gflop, sizes = child.submit(
+                        _time_setting, model_dir, backend, threads, texts, gold
+                    ).result()
+                settings.append(setting)
 
     reference = next(s for s in settings if s["backend"] == "torch" and s["threads"] == 1)
     for setting in settings:
@@ -156,6 +128,52 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         args, split, texts, overall, settings, train_seconds, config,
         **sizes, encoder_gflop_per_message=gflop,
     )  # fmt: skip
+
+
+def _time_setting(
+    model_dir: Path, backend: str, threads: int, texts: list[str], gold: list[str]
+) -> tuple[dict[str, Any], float, dict[str, float]]:
+    """Load the saved model on ``backend`` with ``threads`` and time every message through
+    language ID, word tokenizer and model; with the encoder's GFLOP per message and the
+    model's sizes."""
+    import torch
+
+    from nlu_components.core.language_id import LanguageIdentifier
+    from nlu_components.core.nlu_model import MultitaskNLU
+    from nlu_components.core.settings import ServingSettings
+    from nlu_components.core.tokenization import tokenize
+
+    torch.set_num_threads(threads)
+    identifier = LanguageIdentifier(LID_MODEL)
+    started = time.perf_counter()
+    model = MultitaskNLU.load(model_dir, ServingSettings(backend=backend, num_threads=threads))
+    model.predictor  # noqa: B018 - export/quantize (cached after the first time)
+    load_seconds = time.perf_counter() - started
+
+    def parse(text: str) -> str | None:
+        language = identifier.identify(text)
+        words = [(s.start, s.end) for s in tokenize(text, language.code)]
+        return model.predict([text], [words])[0].intent
+
+    for text in texts[:20]:  # warm-up: allocator, thread pools, caches
+        parse(text)
+    timings, predicted = [], []
+    for text in texts:
+        started = time.perf_counter()
+        predicted.append(parse(text))
+        timings.append((time.perf_counter() - started) * 1000)
+    setting = {
+        "backend": model.predictor.backend,
+        "threads": threads,
+        "p50_ms": statistics.median(timings),
+        "p95_ms": percentile(timings, 95),
+        "mean_ms": statistics.fmean(timings),
+        "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
+        "load_seconds": load_seconds,
+        # This process only: loading, export on first use, and serving this backend.
+        "peak_memory_mb": peak_memory_mb(),
+    }
+    return setting, _encoder_gflop(model, texts[:200]), footprint(model, Path(model_dir))
 
 
 def _result(
@@ -218,12 +236,13 @@ def format_table(result: dict[str, Any]) -> str:
         f"latency ({result['messages']} messages, batch 1, "
         f"{result['encoder_gflop_per_message']:.2f} GFLOP/message)",
         f"{'backend':<11}{'threads':>8}{'p50 ms':>9}{'p95 ms':>9}{'GFLOP/s':>9}"
-        f"{'intent acc':>12}{'delta pt':>10}{'load s':>8}",
+        f"{'intent acc':>12}{'delta pt':>10}{'load s':>8}{'peak MB':>9}",
     ]
     for s in result["settings"]:
         lines.append(
             f"{s['backend']:<11}{s['threads']:>8}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}"
             f"{s['gflop_per_s_at_p50']:>9.1f}{s['intent_accuracy']:>12.3f}"
             f"{s['accuracy_delta_points']:>10.2f}{s['load_seconds']:>8.1f}"
+            f"{s['peak_memory_mb']:>9.0f}"
         )
     return "\n".join(lines)
