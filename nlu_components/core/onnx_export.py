@@ -282,7 +282,8 @@ def quantize_int8(
             str(tmp_path),
             weight_type=QuantType.QInt8,
             # One scale per output channel, not per tensor: -0.67 instead of -0.83 points of
-            # xSID intent accuracy against fp32 (benchmarks/latency.py), same speed.
+            # xSID intent accuracy against fp32 (benchmarks/latency.py, before attention
+            # was fused), same speed.
             per_channel=True,
             nodes_to_exclude=kept,
             # Shape inference cannot type the outputs of ORT's fused contrib ops.
