@@ -8,7 +8,8 @@ transformers 5 computes attention through ``scaled_dot_product_attention`` with 
 subgraph and a NaN guard that the optimizer does not match, so its trace keeps every attention
 as ~25 small operations. For BERT encoders the export therefore traces
 :class:`ClassicBertEncoder`, the same weights computed the classic way (equal outputs, tested);
-any other architecture is traced as it is and served unfused.
+any other architecture (or BERT with relative positions) is traced as transformers computes
+it, its attention unfused.
 """
 
 from __future__ import annotations
@@ -95,9 +96,12 @@ class ExportGraph(nn.Module):
         super().__init__()
         self.model = model
         self.kept_outputs = kept_outputs
-        self.classic = (
-            ClassicBertEncoder(model.encoder) if isinstance(model.encoder, BertModel) else None
+        encoder = model.encoder
+        classic_applies = (
+            isinstance(encoder, BertModel)
+            and getattr(encoder.config, "position_embedding_type", "absolute") == "absolute"
         )
+        self.classic = ClassicBertEncoder(encoder) if classic_applies else None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple:
         if self.classic is None:
