@@ -250,7 +250,6 @@ def test_the_bottom_layers_can_be_left_without_adapters(tiny_encoder_dir: Path, 
     assert [p.intent for p in loaded.predict(texts)] == [p.intent for p in model.predict(texts)]
 
 
-
 def test_head_warm_up_trains_the_heads_and_leaves_the_encoder_alone(tiny_encoder_dir: Path):
     examples = _examples()
     untrained = _model(tiny_encoder_dir, epochs=0)
@@ -259,9 +258,8 @@ def test_head_warm_up_trains_the_heads_and_leaves_the_encoder_alone(tiny_encoder
     warmed.fit(examples)
 
     # LoRA's B matrices start at zero: still zero, so the encoder computes what it did.
-    assert all(
-        not value.any() for name, value in warmed._adapter_state.items() if "lora_B" in name
-    )
+    assert all(not value.any() for name, value in warmed._adapter_state.items() if "lora_B" in name)
+
     # The heads learned from the frozen features: the training intents became likelier (a
     # random tiny encoder's pooled vectors are nearly alike, so not all become right).
     def intent_loss(model: MultitaskNLU) -> float:
