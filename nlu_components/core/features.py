@@ -56,10 +56,10 @@ def _configured_backend(tokenizer: PreTrainedTokenizerBase, max_length: int) -> 
     """The fast tokenizer's Rust backend, truncating at ``max_length`` and padding a batch to
     its longest text, as ``tokenizer(texts, padding=True, truncation=True)`` would.
 
-    Calling the backend directly skips ~0.3 ms of Python per call in the transformers wrapper
-    (a tenth of a whole parse on the int8 path). The wrapper sets these same options on the
-    same backend before each of its calls, so sharing it is safe; they are set here only when
-    they differ.
+    Calling the backend directly skips the transformers wrapper's Python (0.45 ms per call
+    under cProfile; encoder inputs now take 0.19 ms per message). The wrapper sets these same
+    options on the same backend before each of its calls, so sharing it is safe; they are set
+    here only when they differ.
     """
     if not tokenizer.is_fast:
         raise TypeError(

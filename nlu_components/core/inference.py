@@ -23,15 +23,18 @@ from nlu_components.core.encoder import LoadedEncoder, fingerprint
 from nlu_components.core.examples import Prediction
 from nlu_components.core.features import encode_batch
 from nlu_components.core.model import MultitaskModel
-from nlu_components.core.onnx_export import OUTPUT_NAMES, export_onnx, quantize_int8
+from nlu_components.core.onnx_export import (
+    EXPORT_VERSION,
+    OUTPUT_NAMES,
+    export_onnx,
+    quantize_int8,
+)
 from nlu_components.core.settings import EncoderSettings, ServingSettings
 from nlu_components.core.training import LabelMaps
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("onnx-int8", "onnx", "torch")
-# Part of the cache key: a change to what export writes must not serve an older file.
-EXPORT_VERSION = "opset17-bertfused"
 # Exported models kept in the cache (several servers or benchmarks may share one cache).
 CACHE_KEEP_MODELS = 4
 

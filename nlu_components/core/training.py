@@ -136,6 +136,13 @@ class _TaskLoss:
         return (per_example * weights).sum() / weights.sum().clamp(min=1e-8)
 
 
+def _weighted_total(
+    step_losses: dict[str, torch.Tensor], settings: TrainingSettings
+) -> torch.Tensor:
+    """The loss one optimizer step minimises: each task's loss times its weight."""
+    return sum(settings.loss_weights.get(t, 1.0) * v for t, v in step_losses.items())
+
+
 def train_multitask(
     model: MultitaskModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -247,7 +254,7 @@ def train_multitask(
             step_losses = batch_losses(batch, targets.select(indices))
             if not step_losses:
                 continue
-            total = sum(settings.loss_weights.get(t, 1.0) * v for t, v in step_losses.items())
+            total = _weighted_total(step_losses, settings)
             optimizer.zero_grad()
             total.backward()
             torch.nn.utils.clip_grad_norm_(adapter_params + head_params, 1.0)
@@ -349,7 +356,7 @@ def _warm_up_heads(
             step_losses = task_losses(model.heads(pooled, states), encoded, targets.select(indices))
             if not step_losses:
                 continue
-            total = sum(settings.loss_weights.get(t, 1.0) * v for t, v in step_losses.items())
+            total = _weighted_total(step_losses, settings)
             optimizer.zero_grad()
             total.backward()
             optimizer.step()
