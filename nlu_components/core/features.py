@@ -48,8 +48,24 @@ def encode_batch(
     return Encoded(
         torch.tensor([e.ids for e in encodings]),
         torch.tensor([e.attention_mask for e in encodings]),
-        [_align(e.offsets, text_words, shift) for e, text_words in zip(encodings, words)],
+        [
+            _align(_content_offsets(e.tokens, e.offsets), text_words, shift)
+            for e, text_words in zip(encodings, words)
+        ],
     )
+
+
+def _content_offsets(
+    tokens: Sequence[str], offsets: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Offsets with those of bare word-boundary markers emptied, like special tokens'.
+
+    A SentencePiece tokenizer (XLM-R, e5) gives a text that starts with a character it has no
+    "▁X" piece for (明日の天気) a lone "▁" first, with the offsets of that first character: the
+    first word would be read from a marker that carries nothing of it. Measured on xSID
+    without a text prefix: Japanese slot F1 0.255 instead of 0.57.
+    """
+    return [(0, 0) if not token.strip("▁") else span for token, span in zip(tokens, offsets)]
 
 
 def _configured_backend(tokenizer: PreTrainedTokenizerBase, max_length: int) -> Tokenizer:
