@@ -22,8 +22,10 @@ class EncoderSettings:
     # "mean" (masked mean of the last layer: what e5 was trained with) or "cls".
     # None: read from the encoder directory's lingodesk_encoder.json, else "cls".
     pooling: str | None = None
-    # Prepended to every text (e5 expects "query: "). None: from lingodesk_encoder.json, else "".
-    text_prefix: str | None = None
+    # Prepended to every text. e5 was pretrained to read "query: " first, but fine-tuning does
+    # not need it (xSID zero-shot 0.881 / 0.669 without, 0.878 / 0.665 with) and its three
+    # tokens are a fifth of an average message's (p50 15 -> 12 tokens), paid on every parse.
+    text_prefix: str = ""
     # Sub-word tokens fed to the encoder; longer input is truncated (and text is capped at
     # max_chars before tokenizing, so a 100k-character message costs the same as a short one).
     max_length: int = 128
