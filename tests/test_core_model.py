@@ -58,9 +58,10 @@ def _model(
     epochs: int = 30,
     frozen_bottom_fraction: float = 0.0,
     head_warmup_epochs: int = 0,
+    text_prefix: str = "",
 ) -> MultitaskNLU:
     return MultitaskNLU(
-        EncoderSettings(model_name_or_path=str(encoder_dir)),
+        EncoderSettings(model_name_or_path=str(encoder_dir), text_prefix=text_prefix),
         LoraSettings(rank=4, alpha=8, frozen_bottom_fraction=frozen_bottom_fraction),
         # A random tiny encoder learns slowly: high learning rates, no smoothing.
         TrainingSettings(
@@ -120,6 +121,18 @@ def test_save_load_round_trips_predictions_exactly(trained):
     loaded = MultitaskNLU.load(directory, ServingSettings(backend="torch"))
     after = loaded.predict(texts)
     assert before == after
+
+
+def test_a_model_is_served_with_the_text_prefix_it_was_trained_with(
+    tiny_encoder_dir: Path, tmp_path: Path
+):
+    model = _model(tiny_encoder_dir, epochs=2, text_prefix="query: ")
+    model.fit(_examples())
+    model.save(tmp_path)
+    texts = ["where is my order LD-999999", "红色的鞋子"]
+    loaded = MultitaskNLU.load(tmp_path, ServingSettings(backend="torch"))
+    assert loaded.encoder_settings.text_prefix == "query: "  # not today's default ("")
+    assert loaded.predict(texts) == model.predict(texts)
 
 
 def test_entity_spans_are_exact_characters_in_cjk_and_accented_text(trained):
