@@ -131,7 +131,7 @@ def test_a_model_is_served_with_the_text_prefix_it_was_trained_with(
     model.save(tmp_path)
     texts = ["where is my order LD-999999", "红色的鞋子"]
     loaded = MultitaskNLU.load(tmp_path, ServingSettings(backend="torch"))
-    assert loaded.encoder_settings.text_prefix == "query: "  # not today's default ("")
+    assert loaded.encoder_settings.text_prefix == "query: "  # not the tiny encoder's default
     assert loaded.predict(texts) == model.predict(texts)
 
 

@@ -33,8 +33,8 @@ def load_encoder(settings: EncoderSettings) -> LoadedEncoder:
     """Load encoder weights (fp32, CPU) and its fast tokenizer.
 
     Works with any Hugging Face model name (where a hub is reachable) or local directory.
-    Pooling comes from the settings, else from the directory's ``lingodesk_encoder.json``,
-    else CLS pooling (what BERT-style models expect).
+    Pooling and text prefix come from the settings, else from the directory's
+    ``lingodesk_encoder.json``, else CLS pooling and no prefix (what BERT-style models expect).
     """
     name = settings.model_name_or_path
     info = _encoder_info(name)
@@ -60,7 +60,9 @@ def load_encoder(settings: EncoderSettings) -> LoadedEncoder:
         model=model,
         tokenizer=tokenizer,
         pooling=settings.pooling or info.get("pooling", "cls"),
-        text_prefix=settings.text_prefix,
+        text_prefix=settings.text_prefix
+        if settings.text_prefix is not None
+        else info.get("query_prefix", ""),
     )
 
 

@@ -100,7 +100,9 @@ class MultitaskNLU:
         encoder = load_encoder(self.encoder_settings)
         self.encoder_fingerprint = fingerprint(encoder.model)
         # Record what was resolved from the encoder directory, so the saved model says it.
-        self.encoder_settings = replace(self.encoder_settings, pooling=encoder.pooling)
+        self.encoder_settings = replace(
+            self.encoder_settings, pooling=encoder.pooling, text_prefix=encoder.text_prefix
+        )
         lora = self.lora_settings
         n_layers = encoder.model.config.num_hidden_layers
         frozen = int(n_layers * lora.frozen_bottom_fraction + 1e-9)

@@ -22,10 +22,11 @@ class EncoderSettings:
     # "mean" (masked mean of the last layer: what e5 was trained with) or "cls".
     # None: read from the encoder directory's lingodesk_encoder.json, else "cls".
     pooling: str | None = None
-    # Prepended to every text. e5 was pretrained to read "query: " first, but fine-tuning does
-    # not need it (xSID zero-shot 0.881 / 0.669 without, 0.878 / 0.665 with) and its three
-    # tokens are a fifth of an average message's (p50 15 -> 12 tokens), paid on every parse.
-    text_prefix: str = ""
+    # Prepended to every text. None: from lingodesk_encoder.json (e5: "query: "), else "".
+    # Without e5's prefix a message is a fifth fewer tokens (0.54 instead of 0.67 GFLOP) and
+    # xSID zero-shot scored the same, but the shipped assistant lost 1.8 points of intent
+    # accuracy and 2.1 of entity F1, so "" is an option, not the default.
+    text_prefix: str | None = None
     # Sub-word tokens fed to the encoder; longer input is truncated (and text is capped at
     # max_chars before tokenizing, so a 100k-character message costs the same as a short one).
     max_length: int = 128
