@@ -7,9 +7,11 @@ on xSID English; times sentences of all xSID main languages, and measures each b
 accuracy on every held-out (non-English) xSID message, one at a time like the timed ones. On the
 600 timed messages alone one message is 0.17 points: one model's int8 export measured 0.00 or
 -0.67 points there depending on which single layer it kept in fp32, where on all held-out
-messages the two differ by 0.03. With ``--pipeline rasa-default``
-it trains stock Rasa's default pipeline on the same English sentences and times the same
-messages through Rasa's ``Agent`` (TensorFlow's own threading; no serving backends to choose).
+messages the two differ by 0.03.
+
+With ``--pipeline rasa-default`` it trains stock Rasa's default pipeline on the same English
+sentences and times the same messages through Rasa's ``Agent`` (TensorFlow's own threading; no
+serving backends to choose).
 """
 
 from __future__ import annotations
@@ -68,9 +70,9 @@ def _encoder_gflop(model: Any, texts: list[str]) -> float:
     return statistics.fmean(flops) / 1e9
 
 
-def timed_messages(args: argparse.Namespace) -> tuple[str, list[str], list[str]]:
-    """The split, and the texts and gold intents of the messages timed: spread evenly over
-    the xSID main languages."""
+def timed_messages(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The split, and the texts of the messages timed: spread evenly over the xSID main
+    languages."""
     split, files = xsid_files(args.data)
     sentences = [
         s for lang in XSID_MAIN_LANGUAGES if lang in files for s in read_conll(files[lang])
@@ -78,7 +80,7 @@ def timed_messages(args: argparse.Namespace) -> tuple[str, list[str], list[str]]
     sentences = sentences[:: max(1, len(sentences) // args.messages)][: args.messages]
     if args.quick:
         sentences = sentences[:150]
-    return split, [s.text for s in sentences], [s.intent for s in sentences]
+    return split, [s.text for s in sentences]
 
 
 def held_out_messages(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.pipeline == RASA_DEFAULT:
         return _run_rasa_default(args)
 
-    split, texts, _ = timed_messages(args)
+    split, texts = timed_messages(args)
     held_out, gold = held_out_messages(args)
 
     config = None
@@ -137,7 +139,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             [] if repeat else held_out,
                         ).result()  # fmt: skip
                     runs.append(timed)
-                    predictions += [predicted] if not repeat else []
+                    if repeat == 0:
+                        predictions.append(predicted)
                 settings.append(_median_run(runs, first_load_seconds))
 
     # The reference is eager PyTorch fp32 on one thread (BACKENDS' first), as the model trained.
@@ -296,7 +299,7 @@ def _run_rasa_default(args: argparse.Namespace) -> dict[str, Any]:
     its Agent one at a time; accuracy on the same held-out messages as lingodesk's."""
     if args.model:
         raise SystemExit("--model is a saved lingodesk model; rasa-default trains its own")
-    split, texts, _ = timed_messages(args)
+    split, texts = timed_messages(args)
     held_out, gold = held_out_messages(args)
     config = model_config(args, SUITE_DEFAULTS)
     model, train_seconds = train_model(config, _english_training_set(args))
