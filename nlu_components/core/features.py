@@ -48,24 +48,8 @@ def encode_batch(
     return Encoded(
         torch.tensor([e.ids for e in encodings]),
         torch.tensor([e.attention_mask for e in encodings]),
-        [
-            _align(_content_offsets(e.tokens, e.offsets), text_words, shift)
-            for e, text_words in zip(encodings, words)
-        ],
+        [_align(e.tokens, e.offsets, text_words, shift) for e, text_words in zip(encodings, words)],
     )
-
-
-def _content_offsets(
-    tokens: Sequence[str], offsets: Sequence[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    """Offsets with those of bare word-boundary markers emptied, like special tokens'.
-
-    A SentencePiece tokenizer (XLM-R, e5) gives a text that starts with a character it has no
-    "▁X" piece for (明日の天気) a lone "▁" first, with the offsets of that first character: the
-    first word would be read from a marker that carries nothing of it (xSID zero-shot without
-    a text prefix: Japanese slot F1 0.255 before this, 0.514 after).
-    """
-    return [(0, 0) if not token.strip("▁") else span for token, span in zip(tokens, offsets)]
 
 
 def _configured_backend(tokenizer: PreTrainedTokenizerBase, max_length: int) -> Tokenizer:
@@ -100,18 +84,27 @@ def _configured_backend(tokenizer: PreTrainedTokenizerBase, max_length: int) -> 
 
 
 def _align(
+    tokens: Sequence[str],
     offsets: Sequence[tuple[int, int]],
     words: Sequence[tuple[int, int]],
     shift: int,
 ) -> list[int]:
+    """Each word's first sub-token that carries some of its characters (-1: none).
+
+    Skipped: special tokens and padding (empty offsets), and a bare SentencePiece boundary
+    marker. XLM-R's and e5's tokenizer gives a text starting with a character it has no "▁X"
+    piece for (明日の天気) a lone "▁" first, with that character's offsets; the first word was
+    read from it (xSID zero-shot without a text prefix: Japanese slot F1 0.255; 0.514 once
+    skipped).
+    """
     result = []
     cursor = 0
     for word_start, word_end in words:
         found = -1
         for position in range(cursor, len(offsets)):
             start, end = offsets[position]
-            if end <= start:
-                continue  # special tokens and padding have empty offsets
+            if end <= start or not tokens[position].strip("▁"):
+                continue
             start, end = start - shift, end - shift
             if end <= word_start:
                 continue
