@@ -4,10 +4,11 @@ intent accuracy (so a faster path is only taken when it is as accurate).
 
 Uses a saved model (``--model DIR``, as written by ``MultitaskNLU.save``) or first trains one
 on xSID English; times sentences of all xSID main languages, and measures each backend's intent
-accuracy on every held-out (non-English) xSID message, one at a time like the timed ones. On the
-600 timed messages alone one message is 0.17 points: one model's int8 export measured 0.00 or
--0.67 points there depending on which single layer it kept in fp32, where on all held-out
-messages the two differ by 0.03.
+accuracy on xsid-zeroshot's whole evaluation set (on dev: every other main language's 3,450
+messages), one at a time like the timed ones. On the 600 timed messages alone one message is
+0.17 points: one model's int8 export measured 0.00 or -0.67 points there depending on which
+single layer it kept in fp32, where on the whole evaluation set (parsed in batches) the two
+differ by 0.03.
 
 With ``--pipeline rasa-default`` it trains stock Rasa's default pipeline on the same English
 sentences and times the same messages through Rasa's ``Agent`` (TensorFlow's own threading; no
@@ -22,10 +23,11 @@ import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO_ROOT, XSID_MAIN_LANGUAGES, read_conll, xsid_files
+from benchmarks.common import REPO_ROOT, XSID_MAIN_LANGUAGES, xsid_files
 from benchmarks.lingodesk_model import (
     RASA_DEFAULT,
     add_model_arguments,
@@ -36,7 +38,7 @@ from benchmarks.lingodesk_model import (
     serving_stats,
     train_model,
 )
-from benchmarks.xsid import to_example
+from benchmarks.xsid import quick_sample, to_example, zeroshot_split
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx-int8"
@@ -70,41 +72,45 @@ def _encoder_gflop(model: Any, texts: list[str]) -> float:
     return statistics.fmean(flops) / 1e9
 
 
-def timed_messages(args: argparse.Namespace) -> tuple[str, list[str]]:
-    """The split, and the texts of the messages timed: spread evenly over the xSID main
-    languages."""
+@dataclass
+class SuiteMessages:
+    split: str
+    timed: list[str]  # spread evenly over the xSID main languages, English included
+    training: list[Any]  # what the suite's own model trains on: xSID English
+    held_out: list[str]  # what each backend's accuracy is measured on
+    gold: list[str]  # their intents
+
+
+def suite_messages(args: argparse.Namespace) -> SuiteMessages:
+    """The messages the suite trains on, times and scores, all from xsid-zeroshot's split:
+    training on English, accuracy on its evaluation set."""
     split, files = xsid_files(args.data)
-    sentences = [
-        s for lang in XSID_MAIN_LANGUAGES if lang in files for s in read_conll(files[lang])
-    ]
-    sentences = sentences[:: max(1, len(sentences) // args.messages)][: args.messages]
+    training, evaluation = zeroshot_split(args.data, files, split)
     if args.quick:
-        sentences = sentences[:150]
-    return split, [s.text for s in sentences]
-
-
-def held_out_messages(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """Texts and gold intents of every non-English xSID main-language message (the suite's own
-    model trains on English), on which each backend's accuracy is measured."""
-    _, files = xsid_files(args.data)
-    sentences = []
-    for lang in XSID_MAIN_LANGUAGES[1:]:
-        if lang in files:
-            sentences += read_conll(files[lang])[: 50 if args.quick else None]
-    return [s.text for s in sentences], [s.intent for s in sentences]
-
-
-def _english_training_set(args: argparse.Namespace) -> list[Any]:
-    return [to_example(s) for s in read_conll(args.data / "xsid" / "en.valid.conll")]
+        evaluation = {lang: quick_sample(sentences) for lang, sentences in evaluation.items()}
+    # Timed: every main language's file, English's being the training one unless test files
+    # are there.
+    pool = [
+        s
+        for lang in XSID_MAIN_LANGUAGES
+        for s in evaluation.get(lang, training if lang == "en" else [])
+    ]
+    timed = pool[:: max(1, len(pool) // args.messages)][: args.messages]
+    held_out = [s for sentences in evaluation.values() for s in sentences]
+    return SuiteMessages(
+        split,
+        [s.text for s in timed][: 150 if args.quick else None],
+        [to_example(s) for s in training],
+        [s.text for s in held_out],
+        [s.intent for s in held_out],
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.pipeline == RASA_DEFAULT:
         return _run_rasa_default(args)
 
-    split, texts = timed_messages(args)
-    held_out, gold = held_out_messages(args)
-
+    messages = suite_messages(args)
     config = None
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = args.model
@@ -112,7 +118,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if model_dir is None:
             defaults = dict(SUITE_DEFAULTS, epochs=3) if args.quick else dict(SUITE_DEFAULTS)
             config = model_config(args, defaults)
-            trained, train_seconds = train_model(config, _english_training_set(args))
+            trained, train_seconds = train_model(config, messages.training)
             model_dir = Path(scratch) / "model"
             trained.save(model_dir)
             del trained
@@ -129,22 +135,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         settings, predictions = [], []
         for backend in BACKENDS:
             with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
-                first_load_seconds = child.submit(_load_seconds, model_dir, backend).result()
+                first_load_seconds, gflop, sizes = child.submit(
+                    _prepare_backend, model_dir, backend, messages.timed
+                ).result()
             for threads in range(1, args.max_threads + 1):
                 runs = []
                 for repeat in range(args.repeats):
+                    held_out = [] if repeat else messages.held_out  # scored once
                     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
-                        timed, predicted, gflop, sizes = child.submit(
-                            _time_setting, model_dir, backend, threads, texts,
-                            [] if repeat else held_out,
-                        ).result()  # fmt: skip
-                    runs.append(timed)
-                    if repeat == 0:
+                        timing, predicted = child.submit(
+                            _time_setting, model_dir, backend, threads, messages.timed, held_out
+                        ).result()
+                    runs.append(timing)
+                    if held_out:
                         predictions.append(predicted)
                 settings.append(_median_run(runs, first_load_seconds))
 
     # The reference is eager PyTorch fp32 on one thread (BACKENDS' first), as the model trained.
-    reference = predictions[0]
+    reference, gold = predictions[0], messages.gold
     for setting, predicted in zip(settings, predictions):
         setting["intent_accuracy"] = sum(g == p for g, p in zip(gold, predicted)) / len(gold)
         setting["accuracy_delta_points"] = 100 * (
@@ -162,18 +170,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "intent_accuracy": default["intent_accuracy"],
     }
     return _result(
-        args, split, texts, len(held_out), overall, settings, train_seconds, config,
+        args, messages, overall, settings, train_seconds, config,
         **sizes, encoder_gflop_per_message=gflop,
     )  # fmt: skip
 
 
 def _time_setting(
     model_dir: Path, backend: str, threads: int, texts: list[str], held_out: list[str]
-) -> tuple[dict[str, Any], list[str | None], float, dict[str, float]]:
-    """Load the saved model on ``backend`` with ``threads`` and time every message of ``texts``
-    through language ID, word tokenizer and model; then parse ``held_out`` the same way,
-    untimed. Returns the timings, the intents predicted for ``held_out``, the encoder's GFLOP
-    per message and the model's sizes."""
+) -> tuple[dict[str, Any], list[str | None]]:
+    """Load the saved model on ``backend`` with ``threads`` (its export from the cache) and time
+    every message of ``texts`` through language ID, word tokenizer and model; then parse
+    ``held_out`` the same way, untimed. Returns the timings and the intents predicted for
+    ``held_out``."""
     import torch
 
     from nlu_components.core.language_id import LanguageIdentifier
@@ -212,7 +220,7 @@ def _time_setting(
     predicted = [parse(text) for text in held_out]
     # This process only: loading (the export from the cache) and serving this backend.
     setting["peak_memory_mb"] = peak_memory_mb()
-    return setting, predicted, _encoder_gflop(model, texts[:200]), footprint(model, Path(model_dir))
+    return setting, predicted
 
 
 def _median_run(runs: list[dict[str, Any]], first_load_seconds: float) -> dict[str, Any]:
@@ -237,11 +245,15 @@ def _serving_model(model_dir: Path, backend: str, threads: int) -> Any:
     return model
 
 
-def _load_seconds(model_dir: Path, backend: str) -> float:
-    """Seconds to load the model on ``backend`` the first time: exporting it into the cache."""
+def _prepare_backend(
+    model_dir: Path, backend: str, texts: list[str]
+) -> tuple[float, float, dict[str, float]]:
+    """Load the model on ``backend`` the first time, exporting it into the cache. Returns the
+    seconds that took, the encoder's GFLOP per message of ``texts`` and the model's sizes."""
     started = time.perf_counter()
-    _serving_model(model_dir, backend, threads=1)
-    return time.perf_counter() - started
+    model = _serving_model(model_dir, backend, threads=1)
+    seconds = time.perf_counter() - started
+    return seconds, _encoder_gflop(model, texts[:200]), footprint(model, Path(model_dir))
 
 
 def _matmul_gflops(seconds: float = 0.5) -> float:
@@ -267,9 +279,7 @@ def _matmul_gflops(seconds: float = 0.5) -> float:
 
 def _result(
     args: argparse.Namespace,
-    split: str,
-    texts: list[str],
-    held_out_count: int,
+    messages: SuiteMessages,
     overall: dict[str, Any],
     settings: list[dict[str, Any]],
     train_seconds: float,
@@ -280,10 +290,10 @@ def _result(
     return {
         "suite": "latency",
         "pipeline": args.pipeline,
-        "split": split,
+        "split": messages.split,
         "quick": args.quick,
-        "messages": len(texts),
-        "held_out_messages": held_out_count,
+        "messages": len(messages.timed),
+        "held_out_messages": len(messages.held_out),
         "overall": overall,
         "per_language": {},
         "settings": settings,
@@ -299,22 +309,19 @@ def _run_rasa_default(args: argparse.Namespace) -> dict[str, Any]:
     its Agent one at a time; accuracy on the same held-out messages as lingodesk's."""
     if args.model:
         raise SystemExit("--model is a saved lingodesk model; rasa-default trains its own")
-    split, texts = timed_messages(args)
-    held_out, gold = held_out_messages(args)
+    messages = suite_messages(args)
     config = model_config(args, SUITE_DEFAULTS)
-    model, train_seconds = train_model(config, _english_training_set(args))
-    predicted = [p.intent for p in model.predict(held_out)]
-    stats = serving_stats(model, texts, messages=len(texts))
+    model, train_seconds = train_model(config, messages.training)
+    predicted = [p.intent for p in model.predict(messages.held_out)]
+    stats = serving_stats(model, messages.timed, messages=len(messages.timed))
+    gold = messages.gold
     overall = {
         "p50_ms": stats["parse_p50_ms"],
         "p95_ms": stats["parse_p95_ms"],
         "backend": RASA_DEFAULT,
         "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
     }
-    return _result(
-        args, split, texts, len(held_out), overall, [], train_seconds, config,
-        model_mb=stats["model_mb"],
-    )  # fmt: skip
+    return _result(args, messages, overall, [], train_seconds, config, model_mb=stats["model_mb"])
 
 
 def format_table(result: dict[str, Any]) -> str:
