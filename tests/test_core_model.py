@@ -133,6 +133,12 @@ def test_a_model_is_served_with_the_text_prefix_it_was_trained_with(
     loaded = MultitaskNLU.load(tmp_path, ServingSettings(backend="torch"))
     assert loaded.encoder_settings.text_prefix == "query: "  # not the tiny encoder's default
     assert loaded.predict(texts) == model.predict(texts)
+    # ...and the prefix reaches the encoder: served without it, the same weights answer
+    # differently, so the equality above is not one of a prefix both sides ignore.
+    unprefixed = MultitaskNLU.load(
+        tmp_path, ServingSettings(backend="torch"), encoder_overrides={"text_prefix": ""}
+    )
+    assert unprefixed.predict(texts) != model.predict(texts)
 
 
 def test_entity_spans_are_exact_characters_in_cjk_and_accented_text(trained):
