@@ -1,6 +1,6 @@
-"""lingodesk's rasa-sdk action server: routing and human handoff.
+"""lingodesk's rasa-sdk action server: thin adapters from Rasa's trackers to the handoff
+package (policy, tickets, queues).
 
 `rasa run actions` imports every module of this package (rasa-sdk walks it), which registers
-the actions in actions/actions.py; nothing is imported here so that actions.routing and
-actions.queues stay importable without rasa-sdk.
+the actions in actions/actions.py.
 """

@@ -33,27 +33,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.queues import (
-    AGENT_METADATA_KEY,
-    InvalidTicketError,
-    QueueError,
-    QueueUnavailableError,
-    Submission,
-    Ticket,
-    TicketQueues,
-    transcript,
-)
-from actions.routing import (
-    Decision,
-    Escalate,
-    RoutingConfig,
-    Turn,
-    conversation_language,
-    decide,
-    load_config,
-    reopened,
-)
-from bot.redaction import redact_transcript
+from handoff.config import RoutingConfig
+from handoff.config_loader import load_config
+from handoff.errors import InvalidTicketError, QueueError, QueueUnavailableError
+from handoff.policy import Decision, Escalate, Turn, conversation_language, decide, reopened
+from handoff.queues import TicketQueues
+from handoff.redaction import redact_transcript
+from handoff.tickets import AGENT_METADATA_KEY, Submission, Ticket, transcript
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +91,7 @@ class HandoffServices:
 
 @functools.cache
 def default_services() -> HandoffServices:
-    """What the action server uses: actions/routing.yml (or LINGODESK_ROUTING_CONFIG)."""
+    """What the action server uses: handoff/routing.yml (or LINGODESK_ROUTING_CONFIG)."""
     return HandoffServices(load_config())
 
 
@@ -305,7 +291,7 @@ class ActionDeliverAgentMessages(UsesHandoffServices, ValidationAction):
     """Hand a pull channel's customer the agent messages written since their last message.
 
     Rasa's REST channel only answers the request that carries the customer's message, so an
-    agent's reply waits in Redis (see bot/agent_api.py) until this action, which Rasa runs
+    agent's reply waits in Redis (see bot/agent/api.py) until this action, which Rasa runs
     after every user message, utters it. Slot validation methods (`validate_<slot>`) can still
     be added to this class: it is the assistant's one `action_validate_slot_mappings`.
     """

@@ -237,7 +237,7 @@ def _median_run(runs: list[dict[str, Any]], first_load_seconds: float) -> dict[s
 def _serving_model(model_dir: Path, backend: str, threads: int) -> Any:
     """The saved model loaded for serving on ``backend``, its export built (or read from the
     cache)."""
-    from nlu_components.core.nlu_model import MultitaskNLU
+    from nlu_components.core.nlu import MultitaskNLU
     from nlu_components.core.settings import ServingSettings
 
     model = MultitaskNLU.load(model_dir, ServingSettings(backend=backend, num_threads=threads))

@@ -97,7 +97,7 @@ def train_model(config: dict[str, Any], examples: Sequence[Any]) -> tuple[Any, f
 
         model: Any = RasaDefaultNLU(config)
     else:
-        from nlu_components.core.nlu_model import MultitaskNLU
+        from nlu_components.core.nlu import MultitaskNLU
         from nlu_components.core.settings import from_flat_config
 
         model = MultitaskNLU(*from_flat_config(config))

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nlu_components.core.examples import EntitySpan, Example, Prediction
+from nlu_components.core.examples import EntitySpan, Example, NLUPrediction
 
 DIET = "DIETClassifier"
 # Rasa's retrieval-intent delimiter, and what stands for it in the names Rasa is given.
@@ -167,19 +167,19 @@ class RasaDefaultNLU:
         self,
         texts: Sequence[str],
         words: Sequence[Sequence[tuple[int, int]]] | None = None,
-    ) -> list[Prediction]:
+    ) -> list[NLUPrediction]:
         """Parse each text through the agent. ``words`` is accepted for the interface and not
         used: Rasa's pipeline tokenizes for itself."""
         return self._loop.run_until_complete(self._parse_all(texts))
 
-    async def _parse_all(self, texts: Sequence[str]) -> list[Prediction]:
+    async def _parse_all(self, texts: Sequence[str]) -> list[NLUPrediction]:
         from bot.evaluate import parse
 
         agent = self.agent
         return [self._prediction((await parse(agent, text))[0]) for text in texts]
 
-    def _prediction(self, result: dict[str, Any]) -> Prediction:
-        """A parse result (FallbackClassifier undone) as the core's Prediction."""
+    def _prediction(self, result: dict[str, Any]) -> NLUPrediction:
+        """A parse result (FallbackClassifier undone) as the core's NLUPrediction."""
         from bot.evaluate import entity_spans
 
         ranking = [
@@ -188,8 +188,8 @@ class RasaDefaultNLU:
         ]
         entities = entity_spans(result)
         if self._sentiment_as_intent:
-            return Prediction([], ranking[0][0] if ranking else "", dict(ranking), entities)
-        return Prediction(ranking, "", {}, entities)
+            return NLUPrediction([], ranking[0][0] if ranking else "", dict(ranking), entities)
+        return NLUPrediction(ranking, "", {}, entities)
 
     def save(self, directory: str | Path) -> None:
         """Copy the trained model archive (what ``rasa run`` serves) into ``directory``."""

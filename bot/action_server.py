@@ -22,7 +22,7 @@ import sys
 from rasa_sdk.__main__ import main_from_args
 from rasa_sdk.endpoint import create_argument_parser
 
-from bot.redaction import LOGGING_CONFIG
+from bot.logs import LOGGING_CONFIG
 
 HOST_ENV = "LINGODESK_ACTIONS_HOST"
 DEFAULT_HOST = "127.0.0.1"

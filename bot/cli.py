@@ -21,8 +21,8 @@ import urllib.request
 from pathlib import Path
 
 from bot import evaluate
-from bot.agent_api import RASA_TOKEN_ENV
-from bot.redaction import LOGGING_CONFIG
+from bot.agent.api import RASA_TOKEN_ENV
+from bot.logs import LOGGING_CONFIG
 from bot.services import RedisServer, ServiceError, redis_is_up, stop_process
 from bot.stores import redis_settings
 from bot.web import WidgetServer
@@ -48,7 +48,7 @@ def _environment() -> dict[str, str]:
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     if is_production(env):
         # Rasa pretty-prints its log (with tracebacks' local variables) when it writes to a
-        # terminal; JSON is what bot/redaction.py can strip of conversation content.
+        # terminal; JSON is what handoff/redaction.py can strip of conversation content.
         env.setdefault("FORCE_JSON_LOGGING", "1")
     return env
 

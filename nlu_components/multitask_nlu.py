@@ -1,6 +1,6 @@
 """MultitaskTransformerNLU: intent, sentiment and entities from one LoRA-tuned transformer.
 
-A thin Rasa adapter over :class:`nlu_components.core.nlu_model.MultitaskNLU`: it turns Rasa
+A thin Rasa adapter over :class:`nlu_components.core.nlu.MultitaskNLU`: it turns Rasa
 training data into core examples, persists through Rasa's model storage, and writes the core's
 predictions into the parse result. All machine learning lives in the core.
 """
@@ -37,7 +37,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu_components.core.examples import SENTIMENT_LABELS, EntitySpan, Example, Prediction
+from nlu_components.core.examples import SENTIMENT_LABELS, EntitySpan, Example, NLUPrediction
 from nlu_components.core.settings import flat_defaults, from_flat_config
 
 logger = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
 
     def train(self, training_data: TrainingData) -> Resource:
         """Fine-tune on every example with an intent, then persist adapters and heads."""
-        from nlu_components.core.nlu_model import MultitaskNLU
+        from nlu_components.core.nlu import MultitaskNLU
 
         examples = [
             self._example(message) for message in training_data.intent_examples if message.get(TEXT)
@@ -184,7 +184,7 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
     ) -> MultitaskTransformerNLU:
         """Load the trained model. On failure: raise :class:`ModelLoadError` (default), or
         warn and serve without annotations (``fail_on_load_error: false``)."""
-        from nlu_components.core.nlu_model import MultitaskNLU
+        from nlu_components.core.nlu import MultitaskNLU
 
         component = cls(config, execution_context.node_name, model_storage, resource)
         _, _, _, serving = from_flat_config(component.component_config)
@@ -221,7 +221,7 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             self._annotate(message, text, prediction)
         return messages
 
-    def _annotate(self, message: Message, text: str, prediction: Prediction) -> None:
+    def _annotate(self, message: Message, text: str, prediction: NLUPrediction) -> None:
         length = self.component_config["ranking_length"]
         ranking = [
             {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}

@@ -2,7 +2,7 @@
 
 Each input is turned into a message text (any code point, lone surrogates included) and
 message metadata, then run through LanguageDetector -> MultilingualTokenizer ->
-MultitaskTransformerNLU (a tiny encoder trained here) and through bot.redaction. A crash is an
+MultitaskTransformerNLU (a tiny encoder trained here) and through handoff.redaction. A crash is an
 exception, an insensible parse (tests/test_robustness_components.py's checks) or personal data
 surviving redaction. libFuzzer options bound the run:
 
@@ -28,7 +28,7 @@ import transformers  # noqa: F401
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 with atheris.instrument_imports(include=["nlu_components", "bot"]):
-    from bot.redaction import redact
+    from handoff.redaction import redact
     from nlu_components.language_detector import LanguageDetector
     from nlu_components.multilingual_tokenizer import MultilingualTokenizer
 

@@ -20,9 +20,9 @@ from actions.actions import (
     ActionHandoff,
     HandoffServices,
 )
-from actions.queues import AGENT_METADATA_KEY, Ticket
-from actions.routing import RoutingConfig
 from bot.services import RedisServer
+from handoff.config import RoutingConfig
+from handoff.tickets import AGENT_METADATA_KEY, Ticket
 from tests.conftest import REPO_ROOT
 
 pytest_plugins = ["tests.redis_server"]

@@ -16,11 +16,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from actions.queues import AGENT_METADATA_KEY, Ticket, TicketQueues
-from actions.routing import RoutingConfig
-from bot import agent_cli
-from bot.agent_api import MissingTokenError, create_app
+from bot.agent import cli as agent_cli
+from bot.agent.api import MissingTokenError, create_app
 from bot.services import RedisServer
+from handoff.config import RoutingConfig
+from handoff.queues import TicketQueues
+from handoff.tickets import AGENT_METADATA_KEY, Ticket
 
 pytest_plugins = ["tests.redis_server"]
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
@@ -109,7 +110,7 @@ async def test_refuses_to_run_without_a_token(redis_url: str, monkeypatch) -> No
     with pytest.raises(MissingTokenError, match="LINGODESK_AGENT_TOKEN"):
         create_app(config_for(redis_url), None)
     monkeypatch.delenv("LINGODESK_AGENT_TOKEN", raising=False)
-    from bot.agent_api import main
+    from bot.agent.api import main
 
     with pytest.raises(SystemExit) as exited:
         main([])

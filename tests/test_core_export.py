@@ -13,9 +13,9 @@ from transformers import AutoTokenizer, BertModel
 
 from nlu_components.core.examples import Example
 from nlu_components.core.features import encode_batch
-from nlu_components.core.inference import Predictor
-from nlu_components.core.nlu_model import MultitaskNLU
+from nlu_components.core.nlu import MultitaskNLU
 from nlu_components.core.onnx_export import ClassicBertEncoder, sensitive_feedforward_layers
+from nlu_components.core.predictor import Predictor
 from nlu_components.core.settings import (
     EncoderSettings,
     LoraSettings,
@@ -106,7 +106,7 @@ def test_the_sensitive_layer_is_the_one_whose_inputs_have_an_outlier(
 ):
     """A channel 300x larger than the rest in one layer's feed-forward activations (as real
     encoders have) costs the other channels their int8 resolution there."""
-    from nlu_components.core.model import MultitaskHeads, MultitaskModel
+    from nlu_components.core.network import MultitaskNetwork, TaskHeads
 
     bert = BertModel.from_pretrained(tiny_encoder_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_encoder_dir)
@@ -115,7 +115,7 @@ def test_the_sensitive_layer_is_the_one_whose_inputs_have_an_outlier(
         feedforward.intermediate.dense.weight[0] *= 300
         feedforward.intermediate.dense.bias[0] = 300
         feedforward.output.dense.weight[:, 0] /= 300
-    model = MultitaskModel(bert, MultitaskHeads(bert.config.hidden_size, 2, 3, 0.0), "mean")
+    model = MultitaskNetwork(bert, TaskHeads(bert.config.hidden_size, 2, 3, 0.0), "mean")
     assert sensitive_feedforward_layers(model, tokenizer, "", 1) == [layer]
     assert sensitive_feedforward_layers(model, tokenizer, "", 0) == []
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from nlu_components.core.examples import EntitySpan, Example
-from nlu_components.core.inference import CACHE_KEEP_MODELS
-from nlu_components.core.nlu_model import EncoderMismatchError, ModelFilesError, MultitaskNLU
+from nlu_components.core.nlu import EncoderMismatchError, ModelFilesError, MultitaskNLU
+from nlu_components.core.predictor import CACHE_KEEP_MODELS
 from nlu_components.core.settings import (
     EncoderSettings,
     LoraSettings,

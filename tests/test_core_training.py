@@ -3,7 +3,7 @@
 import torch
 
 from nlu_components.core.features import IGNORE_INDEX
-from nlu_components.core.training import _class_weights, _TaskLoss
+from nlu_components.core.trainer import _class_weights, _TaskLoss
 
 
 def test_class_weights_favour_rare_classes_and_average_one():

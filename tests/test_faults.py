@@ -34,7 +34,7 @@ from benchmarks.load import check_trackers, drive, plan, stored_events, summariz
 from bot import cli
 from bot.services import RedisServer
 from bot.stores import RETRY_SECONDS_ENV, RedisTrackerStore
-from nlu_components.core.nlu_model import ADAPTER_FILE, ModelFilesError, MultitaskNLU
+from nlu_components.core.nlu import ADAPTER_FILE, ModelFilesError, MultitaskNLU
 from nlu_components.multitask_nlu import ModelLoadError, MultitaskTransformerNLU
 from tests.deployments import LINGODESK, LingodeskRun, OperatedStack, listening_addresses
 from tests.servers import prepare_shipped_assistant, service_environment

@@ -20,9 +20,9 @@ import redis
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
-from actions.queues import AGENT_METADATA_KEY
-from actions.routing import load_config
-from bot.agent_api import create_app
+from bot.agent.api import create_app
+from handoff.config_loader import load_config
+from handoff.tickets import AGENT_METADATA_KEY
 from tests.conftest import REPO_ROOT
 from tests.servers import RasaStack, prepare_project, train
 

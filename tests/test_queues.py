@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from actions.queues import (
+from bot.services import RedisServer
+from handoff.config import RoutingConfig
+from handoff.errors import (
     InvalidTicketError,
     NotTicketOwnerError,
     QueueUnavailableError,
-    Ticket,
     TicketNotFoundError,
-    TicketQueues,
     UnknownQueueError,
 )
-from actions.routing import RoutingConfig
-from bot.services import RedisServer
+from handoff.queues import TicketQueues
+from handoff.tickets import Ticket
 
 if TYPE_CHECKING:
     from tests.redis_server import FlakyLink

@@ -6,18 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from actions.routing import (
-    DEFAULT_CONFIG_PATH,
-    ConfigError,
-    Escalate,
-    RoutingConfig,
-    Stay,
-    Turn,
-    conversation_language,
-    decide,
-    load_config,
-    parse_amount,
-)
+from handoff.config import ConfigError, RoutingConfig
+from handoff.config_loader import DEFAULT_CONFIG_PATH, load_config
+from handoff.policy import Escalate, Stay, Turn, conversation_language, decide, parse_amount
 
 CONFIG = RoutingConfig()
 

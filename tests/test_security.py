@@ -23,10 +23,11 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actions.routing import ConfigError, load_config
 from bot import cli
-from bot.redaction import REMOVED, RedactingFilter, install_log_redaction, redact
 from bot.services import free_port
+from handoff.config import ConfigError
+from handoff.config_loader import load_config
+from handoff.redaction import REMOVED, RedactingFilter, install_log_redaction, redact
 from tests.deployments import LingodeskRun, listening_addresses, shipped_project
 from tests.servers import REPO_ROOT, http_json
 from tests.test_actions import Chat, config_for
@@ -173,7 +174,7 @@ def test_redact_transcript_is_a_checked_boolean(tmp_path: Path) -> None:
     path = tmp_path / "routing.yml"
     path.write_text("handoff:\n  redact_transcript: true\n")
     assert load_config(path, environ={}).handoff.redact_transcript is True
-    assert load_config(REPO_ROOT / "actions" / "routing.yml", environ={}).handoff == (
+    assert load_config(REPO_ROOT / "handoff" / "routing.yml", environ={}).handoff == (
         dataclasses.replace(load_config(path, environ={}).handoff, redact_transcript=False)
     )
     path.write_text("handoff:\n  redact_transcript: 'yes'\n")

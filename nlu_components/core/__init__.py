@@ -3,7 +3,7 @@
 The public surface is small on purpose:
 
 - :class:`~nlu_components.core.examples.Example` / :class:`EntitySpan`: what training takes.
-- :class:`~nlu_components.core.nlu_model.MultitaskNLU`: create, ``fit``, ``predict``, ``save``,
+- :class:`~nlu_components.core.nlu.MultitaskNLU`: create, ``fit``, ``predict``, ``save``,
   ``load``. The Rasa component and the benchmarks both call exactly this.
 - :mod:`~nlu_components.core.settings`: the dataclasses that configure it.
 """

@@ -62,7 +62,7 @@ class Example:
 
 
 @dataclass
-class Prediction:
+class NLUPrediction:
     """What the model says about one utterance."""
 
     intent_ranking: list[tuple[str, float]]

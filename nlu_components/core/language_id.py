@@ -140,7 +140,7 @@ class LanguageResult:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class LanguagePrediction:
     """What the text alone says: the models' view before any fallback."""
 
     probabilities: dict[str, float] = field(repr=False)
@@ -361,10 +361,10 @@ class LanguageIdentifier:
     def _served_member(self, members: Sequence[str]) -> str:
         return next((m for m in members if m in self.supported_languages), members[0])
 
-    def predict(self, text: str) -> Prediction:
+    def predict(self, text: str) -> LanguagePrediction:
         """What ``text`` alone says about its language (no fallbacks)."""
         if not has_words(text):
-            return Prediction({}, 0)
+            return LanguagePrediction({}, 0)
         cleaned, script = evidence_text(text, self.min_chars)
         letters = len(_LETTER.findall(cleaned))
         if script in SCRIPT_LANGUAGES:
@@ -372,7 +372,7 @@ class LanguageIdentifier:
         else:
             probabilities = self._model_probabilities(cleaned)
         ranking = sorted(probabilities.items(), key=lambda item: -item[1])[: self.top_k]
-        return Prediction(probabilities, letters, script, tuple(ranking))
+        return LanguagePrediction(probabilities, letters, script, tuple(ranking))
 
     def _model_probabilities(self, text: str) -> dict[str, float]:
         fasttext_p = self._space.pool(self._fasttext.probabilities(text), self._fasttext_codes)
@@ -408,12 +408,12 @@ class LanguageIdentifier:
         assert prediction.code is not None
         return self._result(prediction, prediction.code, "model")
 
-    def decides(self, prediction: Prediction) -> bool:
+    def decides(self, prediction: LanguagePrediction) -> bool:
         """Whether the text is long and clear enough to override the context."""
         return prediction.letters >= self.min_chars and (
             prediction.confidence >= self.min_confidence
         )
 
     @staticmethod
-    def _result(prediction: Prediction, code: str, source: Source) -> LanguageResult:
+    def _result(prediction: LanguagePrediction, code: str, source: Source) -> LanguageResult:
         return LanguageResult(code, prediction.probability(code), source, prediction.ranking)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from transformers import BertModel, PreTrainedTokenizerBase
 
-from nlu_components.core.model import MultitaskModel
+from nlu_components.core.network import MultitaskNetwork
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class ExportGraph(nn.Module):
     intents has an intent head without classes, and ONNX Runtime optimizes its zero-size nodes
     away, leaving an output that nothing produces."""
 
-    def __init__(self, model: MultitaskModel, kept_outputs: list[int]) -> None:
+    def __init__(self, model: MultitaskNetwork, kept_outputs: list[int]) -> None:
         super().__init__()
         self.model = model
         self.kept_outputs = kept_outputs
@@ -116,7 +116,7 @@ class ExportGraph(nn.Module):
 
 
 def export_onnx(
-    model: MultitaskModel,
+    model: MultitaskNetwork,
     tokenizer: PreTrainedTokenizerBase,
     kept_outputs: list[int],
     path: Path,
@@ -201,7 +201,7 @@ def _round_input(_: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Te
 
 
 def sensitive_feedforward_layers(
-    model: MultitaskModel, tokenizer: PreTrainedTokenizerBase, text_prefix: str, count: int
+    model: MultitaskNetwork, tokenizer: PreTrainedTokenizerBase, text_prefix: str, count: int
 ) -> list[int]:
     """The ``count`` layers whose feed-forward output projection moves the encoder's output
     most when its input is rounded as int8 serving rounds it (mean squared error of the last
@@ -263,7 +263,7 @@ def _matmuls_with_weights(path: Path, weights: list[torch.Tensor]) -> list[str]:
 
 
 def quantize_int8(
-    model: MultitaskModel,
+    model: MultitaskNetwork,
     tokenizer: PreTrainedTokenizerBase,
     text_prefix: str,
     source: Path,

@@ -73,7 +73,7 @@ class TrainingSettings:
     warmup_ratio: float = 0.1  # linear warm-up, then linear decay to zero
     label_smoothing: float = 0.1
     # Epochs of training the heads alone on the frozen encoder's outputs before fine-tuning
-    # (linear probing, then fine-tuning; see training._warm_up_heads). 0: fine-tune from
+    # (linear probing, then fine-tuning; see trainer._warm_up_heads). 0: fine-tune from
     # randomly initialised heads. 10 raised xSID zero-shot from 0.857 / 0.639 to 0.878 / 0.665
     # (intent accuracy / slot F1) and Banking77 from 0.906 to 0.922 (docs/benchmarks.md).
     head_warmup_epochs: int = 10

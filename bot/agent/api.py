@@ -1,6 +1,6 @@
 """The agents' HTTP API: queues, claiming, a ticket's context, replying, closing.
 
-Run it with ``python -m bot.agent_api`` (``--port``, default 5056). Every route except
+Run it with ``python -m bot.agent.api`` (``--port``, default 5056). Every route except
 ``GET /health`` needs ``Authorization: Bearer $LINGODESK_AGENT_TOKEN``; the server refuses to
 start without that variable. Agents name themselves in an ``X-Agent`` header. Routes:
 
@@ -35,19 +35,18 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from actions.queues import (
-    AGENT_METADATA_KEY,
+from handoff.config import RoutingConfig
+from handoff.config_loader import load_config
+from handoff.errors import (
     InvalidTicketError,
     NotTicketOwnerError,
     QueueError,
     QueueUnavailableError,
-    Ticket,
     TicketNotFoundError,
-    TicketQueues,
     UnknownQueueError,
-    transcript,
 )
-from actions.routing import RoutingConfig, load_config
+from handoff.queues import TicketQueues
+from handoff.tickets import AGENT_METADATA_KEY, Ticket, transcript
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import torch
 
 from nlu_components.core.bio import tags_to_spans
 from nlu_components.core.encoder import LoadedEncoder, fingerprint
-from nlu_components.core.examples import Prediction
+from nlu_components.core.examples import NLUPrediction
 from nlu_components.core.features import encode_batch
-from nlu_components.core.model import MultitaskModel
+from nlu_components.core.network import MultitaskNetwork
 from nlu_components.core.onnx_export import (
     EXPORT_VERSION,
     OUTPUT_NAMES,
@@ -30,7 +30,7 @@ from nlu_components.core.onnx_export import (
     quantize_int8,
 )
 from nlu_components.core.settings import EncoderSettings, ServingSettings
-from nlu_components.core.training import LabelMaps
+from nlu_components.core.trainer import LabelMaps
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +79,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class Predictor:
-    """Batched predictions from a merged :class:`MultitaskModel`."""
+    """Batched predictions from a merged :class:`MultitaskNetwork`."""
 
     def __init__(
         self,
-        model: MultitaskModel,
+        model: MultitaskNetwork,
         encoder: LoadedEncoder,
         labels: LabelMaps,
         encoder_settings: EncoderSettings,
@@ -166,9 +166,9 @@ class Predictor:
 
     def predict(
         self, texts: Sequence[str], words: Sequence[Sequence[tuple[int, int]]]
-    ) -> list[Prediction]:
+    ) -> list[NLUPrediction]:
         """Predict intent ranking, sentiment and entity spans for each text."""
-        predictions: list[Prediction] = []
+        predictions: list[NLUPrediction] = []
         size = self.serving.batch_size
         for start in range(0, len(texts), size):
             predictions += self._predict_batch(
@@ -178,7 +178,7 @@ class Predictor:
 
     def _predict_batch(
         self, texts: Sequence[str], words: Sequence[Sequence[tuple[int, int]]]
-    ) -> list[Prediction]:
+    ) -> list[NLUPrediction]:
         encoded = encode_batch(
             self.encoder.tokenizer,
             texts,
@@ -205,7 +205,7 @@ class Predictor:
                 [p for _, p in kept],
             )
             results.append(
-                Prediction(
+                NLUPrediction(
                     intent_ranking=ranking,
                     sentiment=self.labels.sentiments[sentiment_index],
                     sentiment_scores={

@@ -8,7 +8,7 @@ from torch import nn
 from nlu_components.core.examples import SENTIMENT_LABELS
 
 
-class MultitaskHeads(nn.Module):
+class TaskHeads(nn.Module):
     """Intent and sentiment from the pooled sentence vector; entity tags from each sub-token."""
 
     def __init__(self, hidden_size: int, n_intents: int, n_tags: int, dropout: float) -> None:
@@ -29,10 +29,10 @@ class MultitaskHeads(nn.Module):
         )
 
 
-class MultitaskModel(nn.Module):
+class MultitaskNetwork(nn.Module):
     """Encoder + heads as one module, so training, inference and ONNX export share a forward."""
 
-    def __init__(self, encoder: nn.Module, heads: MultitaskHeads, pooling: str) -> None:
+    def __init__(self, encoder: nn.Module, heads: TaskHeads, pooling: str) -> None:
         super().__init__()
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")

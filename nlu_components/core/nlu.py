@@ -21,9 +21,9 @@ from safetensors.torch import load_file, save_file
 
 from nlu_components.core.bio import tag_names
 from nlu_components.core.encoder import LoadedEncoder, fingerprint, load_encoder
-from nlu_components.core.examples import Example, Prediction
-from nlu_components.core.inference import Predictor
-from nlu_components.core.model import MultitaskHeads, MultitaskModel
+from nlu_components.core.examples import Example, NLUPrediction
+from nlu_components.core.network import MultitaskNetwork, TaskHeads
+from nlu_components.core.predictor import Predictor
 from nlu_components.core.settings import (
     EncoderSettings,
     LoraSettings,
@@ -32,7 +32,7 @@ from nlu_components.core.settings import (
     settings_from_dict,
     settings_to_dict,
 )
-from nlu_components.core.training import LabelMaps, TrainingReport, train_multitask
+from nlu_components.core.trainer import LabelMaps, TrainingReport, train_multitask
 
 FORMAT_VERSION = 1
 MANIFEST = "lingodesk_nlu.json"
@@ -65,7 +65,7 @@ class MultitaskNLU:
         self.labels: LabelMaps | None = None
         self.encoder_fingerprint: str | None = None
         self._encoder: LoadedEncoder | None = None
-        self._model: MultitaskModel | None = None
+        self._model: MultitaskNetwork | None = None
         # What save() writes: captured before serving merges the adapters into the weights.
         self._adapter_state: dict[str, torch.Tensor] | None = None
         self._predictor: Predictor | None = None
@@ -117,14 +117,14 @@ class MultitaskNLU:
                 bias="none",
             ),
         )
-        heads = MultitaskHeads(
+        heads = TaskHeads(
             encoder.model.config.hidden_size,
             len(labels.intents),
             len(labels.tags),
             self.training_settings.dropout,
         )
         self._encoder = encoder
-        self._model = MultitaskModel(peft_encoder, heads, encoder.pooling)
+        self._model = MultitaskNetwork(peft_encoder, heads, encoder.pooling)
 
     # -- inference ----------------------------------------------------------------------------
     @property
@@ -135,7 +135,7 @@ class MultitaskNLU:
         self,
         texts: Sequence[str],
         words: Sequence[Sequence[tuple[int, int]]] | None = None,
-    ) -> list[Prediction]:
+    ) -> list[NLUPrediction]:
         """Predict each text; ``words`` are word spans (whitespace words when omitted)."""
         if not self.is_trained:
             raise RuntimeError("MultitaskNLU.predict called before fit() or load().")

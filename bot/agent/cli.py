@@ -1,11 +1,11 @@
-"""`python -m bot.agent_cli`: the agent API (bot/agent_api.py) from a terminal.
+"""`python -m bot.agent.cli`: the agent API (bot/agent/api.py) from a terminal.
 
-    python -m bot.agent_cli queues                    what is waiting where
-    python -m bot.agent_cli claim agents_de           take the next ticket of a queue
-    python -m bot.agent_cli show TICKET               the ticket and the conversation so far
-    python -m bot.agent_cli reply TICKET "Hallo, ..." write to the customer
-    python -m bot.agent_cli heartbeat TICKET          keep the ticket while thinking
-    python -m bot.agent_cli close TICKET              done: the bot takes over again
+    python -m bot.agent.cli queues                    what is waiting where
+    python -m bot.agent.cli claim agents_de           take the next ticket of a queue
+    python -m bot.agent.cli show TICKET               the ticket and the conversation so far
+    python -m bot.agent.cli reply TICKET "Hallo, ..." write to the customer
+    python -m bot.agent.cli heartbeat TICKET          keep the ticket while thinking
+    python -m bot.agent.cli close TICKET              done: the bot takes over again
 
 Environment: LINGODESK_AGENT_TOKEN (required), LINGODESK_AGENT_URL (default
 http://127.0.0.1:5056), LINGODESK_AGENT_NAME (or --agent; default: the login name).
@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from bot.agent_api import DEFAULT_PORT, TOKEN_ENV
+from bot.agent.api import DEFAULT_PORT, TOKEN_ENV
 
 URL_ENV = "LINGODESK_AGENT_URL"
 NAME_ENV = "LINGODESK_AGENT_NAME"

@@ -6,7 +6,7 @@ conversations, so nothing that identifies a customer belongs in them. Two tools:
 - :func:`redact` replaces e-mail addresses, phone numbers, lingodesk order numbers
   (``LD-123456``), parcel tracking numbers and card-like digit runs with placeholders such
   as ``[email]``. The handoff transcript uses it when ``handoff.redact_transcript`` is on
-  (actions/routing.yml).
+  (handoff/routing.yml).
 - :class:`RedactingFilter` is a logging filter for the handlers of the Rasa server and the
   action server (``bot/logging.yml``; `lingodesk run` passes it to both). Every record above
   DEBUG is redacted; for Rasa's structured (JSON) log events it also removes the fields that
@@ -21,12 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
-
-# The logging configuration (logging.config.dictConfig schema) that installs the filter on
-# the console handler: `rasa run --logging-config-file` and `python -m bot.action_server` read it.
-LOGGING_CONFIG = Path(__file__).with_name("logging.yml")
 
 # Characters of an e-mail address before the "@" (RFC 5322's atom characters and dots).
 _LOCAL_PART = r"\w.!#$%&'*+/=?^`{|}~-"

@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmu
 from nlu_components.core.bio import spans_to_tags
 from nlu_components.core.examples import SENTIMENT_LABELS, Example
 from nlu_components.core.features import IGNORE_INDEX, Encoded, encode_batch, word_tag_targets
-from nlu_components.core.model import MultitaskModel
+from nlu_components.core.network import MultitaskNetwork
 from nlu_components.core.settings import EncoderSettings, TrainingSettings
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def _weighted_total(
 
 
 def train_multitask(
-    model: MultitaskModel,
+    model: MultitaskNetwork,
     tokenizer: PreTrainedTokenizerBase,
     text_prefix: str,
     examples: Sequence[Example],
@@ -291,7 +291,7 @@ def train_multitask(
 
 
 def _validation_loss(
-    model: MultitaskModel,
+    model: MultitaskNetwork,
     validation: Sequence[Example],
     labels: LabelMaps,
     batch_losses: Callable[[Sequence[Example], _Targets], dict[str, torch.Tensor]],
@@ -311,7 +311,7 @@ def _validation_loss(
 
 
 def _warm_up_heads(
-    model: MultitaskModel,
+    model: MultitaskNetwork,
     training: Sequence[Example],
     targets: _Targets,
     encode: Callable[[Sequence[Example]], Encoded],
