@@ -12,19 +12,15 @@
 - ``action_validate_slot_mappings`` runs after the slot-mapping actions on every user message
   and, unlike them, may utter: it delivers the agent messages waiting for a pull channel.
 
-When Redis is unreachable the ticket is kept in the ``handoff_ticket`` slot (Rasa's tracker
-store) and delivered by a background retry or with the customer's next message, whichever
-comes first; ticket ids make the delivery idempotent.
+The decisions and the Redis work are the handoff package's (handoff.conversation,
+handoff.delivery, handoff.queues); these classes only read the tracker and write events.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -35,58 +31,16 @@ from rasa_sdk.types import DomainDict
 
 from handoff.config import RoutingConfig
 from handoff.config_loader import load_config
-from handoff.errors import InvalidTicketError, QueueError, QueueUnavailableError
-from handoff.policy import Decision, Escalate, Turn, conversation_language, decide, reopened
-from handoff.queues import TicketQueues
-from handoff.redaction import redact_transcript
-from handoff.tickets import AGENT_METADATA_KEY, Submission, Ticket, transcript
+from handoff.conversation import Analysis, analyse, ticket_transcript
+from handoff.delivery import HandoffServices, handoff_record, pending_ticket
+from handoff.errors import QueueError, QueueUnavailableError
+from handoff.policy import Escalate, reopened
+from handoff.tickets import AGENT_METADATA_KEY, Ticket
 
 logger = logging.getLogger(__name__)
 
-# After these events the bot has the conversation afresh: anger, fallbacks and language from
-# before them must not send the customer straight back to a queue.
-HISTORY_RESETS = {"session_started", "restart", "resume"}
-
-
-class HandoffServices:
-    """The configuration, the Redis queues and the background redeliveries of one action server."""
-
-    def __init__(self, config: RoutingConfig) -> None:
-        self.config = config
-        self.queues = TicketQueues.from_config(config)
-        self._redeliveries: set[asyncio.Task] = set()
-
-    def redeliver_later(self, ticket: Ticket) -> None:
-        """Keep retrying a ticket Redis refused, so it reaches the queue without waiting for the
-        customer's next message; the copy in the tracker covers a restart of this server."""
-        task = asyncio.create_task(self._redeliver(ticket))
-        self._redeliveries.add(task)
-        task.add_done_callback(self._redeliveries.discard)
-
-    async def _redeliver(self, ticket: Ticket) -> None:
-        handoff = self.config.handoff
-        deadline = time.monotonic() + handoff.redelivery_seconds
-        while time.monotonic() < deadline:
-            await asyncio.sleep(handoff.retry_interval_seconds)
-            try:
-                submission = await self.queues.submit(ticket)
-            except QueueUnavailableError:
-                continue
-            logger.info(
-                "Delivered ticket %s of conversation %s to %s (%s) after Redis came back.",
-                ticket.ticket_id,
-                ticket.conversation_id,
-                submission.ticket.queue,
-                submission.outcome,
-            )
-            return
-        logger.error(
-            "Redis still unreachable after %.0f s; ticket %s stays in conversation %s and is "
-            "delivered with the customer's next message.",
-            handoff.redelivery_seconds,
-            ticket.ticket_id,
-            ticket.conversation_id,
-        )
+# The slots analyse() reads.
+ANALYSED_SLOTS = ("language", "order_number")
 
 
 @functools.cache
@@ -106,53 +60,9 @@ class UsesHandoffServices:
         return self._services or default_services()
 
 
-@dataclass(frozen=True)
-class Analysis:
-    """The policy's view of a conversation after its latest user message."""
-
-    language: str
-    decision: Decision
-    # [{"label": "negative", "polarity": -0.8}, ...] oldest first: the sentiment_trend slot
-    trend: list[dict[str, Any]]
-    entities: dict[str, str]
-
-
-def user_turns(events: Iterable[Mapping[str, Any]]) -> list[Turn]:
-    """The user messages since the bot last (re)took the conversation, oldest first.
-
-    Messages later reverted by a fallback count: the customer did write them.
-    """
-    turns: list[Turn] = []
-    for event in events:
-        if event.get("event") in HISTORY_RESETS:
-            turns = []
-        elif event.get("event") == "user":
-            turns.append(Turn.from_parse(event.get("parse_data") or {}))
-    return turns
-
-
-def analyse(tracker: Tracker, config: RoutingConfig) -> Analysis:
-    """Run the routing policy over the conversation so far (both actions see the same)."""
-    *history, turn = user_turns(tracker.events) or [Turn.from_parse(tracker.latest_message)]
-    language = conversation_language(turn, tracker.get_slot("language"), config)
-    entities: dict[str, str] = {}
-    for earlier in [*history, turn]:
-        entities.update(earlier.entities)
-    if tracker.get_slot("order_number"):
-        entities["order_number"] = str(tracker.get_slot("order_number"))
-    recent = [*history, turn][-config.handoff.history_turns :]
-    return Analysis(
-        language=language,
-        decision=decide(turn, history, language, config),
-        trend=[{"label": t.sentiment, "polarity": round(t.polarity, 2)} for t in recent],
-        entities=entities,
-    )
-
-
-def ticket_transcript(tracker: Tracker, config: RoutingConfig) -> list[dict[str, Any]]:
-    """The conversation's last messages for the ticket, redacted when the config says so."""
-    lines = transcript(tracker.events, config.handoff.transcript_turns)
-    return redact_transcript(lines) if config.handoff.redact_transcript else lines
+def _analyse(tracker: Tracker, config: RoutingConfig) -> Analysis:
+    slots = {name: tracker.get_slot(name) for name in ANALYSED_SLOTS}
+    return analyse(tracker.events, tracker.latest_message, slots, config)
 
 
 def _slot_changes(tracker: Tracker, values: Mapping[str, Any]) -> list[EventType]:
@@ -160,35 +70,6 @@ def _slot_changes(tracker: Tracker, values: Mapping[str, Any]) -> list[EventType
     return [
         SlotSet(name, value) for name, value in values.items() if tracker.get_slot(name) != value
     ]
-
-
-def _pending_ticket(tracker: Tracker) -> Ticket | None:
-    """The ticket Redis refused earlier, kept in the `handoff_ticket` slot until delivered."""
-    record = tracker.get_slot("handoff_ticket")
-    if not (isinstance(record, dict) and record.get("delivered") is False):
-        return None
-    try:
-        return Ticket.from_dict(record.get("ticket"))
-    except InvalidTicketError as error:
-        logger.error("Ignoring the malformed handoff_ticket of %s: %s", tracker.sender_id, error)
-        return None
-
-
-def _delivered(submission: Submission) -> dict[str, Any]:
-    return {
-        "ticket_id": submission.ticket.ticket_id,
-        "queue": submission.ticket.queue,
-        "delivered": True,
-    }
-
-
-def _pending(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "ticket_id": ticket.ticket_id,
-        "queue": ticket.queue,
-        "delivered": False,
-        "ticket": ticket.to_dict(),
-    }
 
 
 class ActionAnalyseTurn(UsesHandoffServices, Action):
@@ -200,7 +81,7 @@ class ActionAnalyseTurn(UsesHandoffServices, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        analysis = analyse(tracker, self.services.config)
+        analysis = _analyse(tracker, self.services.config)
         values: dict[str, Any] = {"language": analysis.language, "sentiment_trend": analysis.trend}
         if tracker.get_slot("handed_off"):
             # An agent has the conversation. If Rasa un-paused it anyway (a new session starts
@@ -218,7 +99,7 @@ class ActionAnalyseTurn(UsesHandoffServices, Action):
     async def _deliver_pending(self, tracker: Tracker) -> list[EventType]:
         """Retry a ticket Redis refused earlier; idempotent, so a background retry that got
         there first makes this a no-op."""
-        ticket = _pending_ticket(tracker)
+        ticket = pending_ticket(tracker.get_slot("handoff_ticket"), tracker.sender_id)
         if ticket is None:
             return []
         try:
@@ -230,7 +111,7 @@ class ActionAnalyseTurn(UsesHandoffServices, Action):
                 "Ticket kept in conversation %s cannot be delivered: %s", tracker.sender_id, error
             )
             return []
-        return [SlotSet("handoff_ticket", _delivered(submission))]
+        return [SlotSet("handoff_ticket", handoff_record(submission.ticket, delivered=True))]
 
 
 class ActionHandoff(UsesHandoffServices, Action):
@@ -243,11 +124,11 @@ class ActionHandoff(UsesHandoffServices, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         config = self.services.config
-        analysis = analyse(tracker, config)
+        analysis = _analyse(tracker, config)
         escalation = analysis.decision
         if not isinstance(escalation, Escalate):
             escalation = reopened(analysis.language, tracker.get_slot("escalation_reason"), config)
-        pending = _pending_ticket(tracker)
+        pending = pending_ticket(tracker.get_slot("handoff_ticket"), tracker.sender_id)
         ticket = Ticket(
             # a ticket still waiting for Redis keeps its id, so it can never arrive twice
             ticket_id=pending.ticket_id if pending else Ticket.new_id(),
@@ -257,7 +138,7 @@ class ActionHandoff(UsesHandoffServices, Action):
             reason=escalation.reason,
             language=analysis.language,
             sentiment_trend=analysis.trend,
-            transcript=ticket_transcript(tracker, config),
+            transcript=ticket_transcript(tracker.events, config),
             entities=analysis.entities,
         )
         try:
@@ -271,7 +152,7 @@ class ActionHandoff(UsesHandoffServices, Action):
             )
             dispatcher.utter_message(response="utter_handoff_delayed")
             self.services.redeliver_later(ticket)
-            record = _pending(ticket)
+            record = handoff_record(ticket, delivered=False)
         else:
             dispatcher.utter_message(
                 response="utter_handoff_queued",
@@ -279,7 +160,7 @@ class ActionHandoff(UsesHandoffServices, Action):
                 position=submission.position,
                 wait_minutes=submission.wait_minutes,
             )
-            record = _delivered(submission)
+            record = handoff_record(submission.ticket, delivered=True)
         return [
             SlotSet("handed_off", True),
             SlotSet("handoff_ticket", record),

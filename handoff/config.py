@@ -141,4 +141,3 @@ class RoutingConfig:
         """Every queue this configuration can route to; anything else is an unknown queue."""
         served = {self.queue_for(code) for code in self.served_languages}
         return frozenset({*served, *self.queues.languages.values(), self.queues.multilingual})
-

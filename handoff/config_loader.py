@@ -102,4 +102,3 @@ def load_config(
             config, handoff=dataclasses.replace(config.handoff, redis_url=url)
         )
     return config
-

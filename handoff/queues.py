@@ -16,7 +16,6 @@ ticket and deliver it later"; resubmitting a ticket id is idempotent, so retries
 duplicate.
 """
 
-
 from __future__ import annotations
 
 import functools

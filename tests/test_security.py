@@ -151,7 +151,7 @@ def test_the_filter_installs_once_on_handlers() -> None:
 @pytest.mark.redis
 @pytest.mark.anyio
 async def test_ticket_transcript_is_redacted_when_configured(redis_url: str) -> None:
-    from actions.actions import HandoffServices
+    from handoff.delivery import HandoffServices
 
     config = config_for(redis_url, redact_transcript=True)
     services = HandoffServices(config)
