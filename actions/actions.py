@@ -32,8 +32,8 @@ from rasa_sdk.types import DomainDict
 from handoff.config import RoutingConfig
 from handoff.config_loader import load_config
 from handoff.conversation import Analysis, analyse, ticket_transcript
-from handoff.delivery import HandoffServices, handoff_record, pending_ticket
-from handoff.errors import QueueError, QueueUnavailableError
+from handoff.delivery import HandoffServices, handoff_record, kept_ticket
+from handoff.errors import QueueUnavailableError
 from handoff.policy import Escalate, reopened
 from handoff.tickets import AGENT_METADATA_KEY, Ticket
 
@@ -63,6 +63,12 @@ class UsesHandoffServices:
 def _analyse(tracker: Tracker, config: RoutingConfig) -> Analysis:
     slots = {name: tracker.get_slot(name) for name in ANALYSED_SLOTS}
     return analyse(tracker.events, tracker.latest_message, slots, config)
+
+
+def _pending_ticket(tracker: Tracker) -> Ticket | None:
+    """The conversation's ticket that Redis has not taken yet, if any."""
+    kept = kept_ticket(tracker.get_slot("handoff_ticket"), tracker.sender_id)
+    return kept[0] if kept and not kept[1] else None
 
 
 def _slot_changes(tracker: Tracker, values: Mapping[str, Any]) -> list[EventType]:
@@ -97,21 +103,12 @@ class ActionAnalyseTurn(UsesHandoffServices, Action):
         return events + await self._deliver_pending(tracker)
 
     async def _deliver_pending(self, tracker: Tracker) -> list[EventType]:
-        """Retry a ticket Redis refused earlier; idempotent, so a background retry that got
-        there first makes this a no-op."""
-        ticket = pending_ticket(tracker.get_slot("handoff_ticket"), tracker.sender_id)
-        if ticket is None:
-            return []
-        try:
-            submission = await self.services.queues.submit(ticket)
-        except QueueUnavailableError:
-            return []  # still down: the next message tries again
-        except QueueError as error:
-            logger.error(
-                "Ticket kept in conversation %s cannot be delivered: %s", tracker.sender_id, error
-            )
-            return []
-        return [SlotSet("handoff_ticket", handoff_record(submission.ticket, delivered=True))]
+        """Deliver a ticket Redis refused earlier, or lost after taking it; idempotent, so a
+        background retry that got there first makes this a no-op."""
+        record = await self.services.ensure_delivered(
+            tracker.get_slot("handoff_ticket"), tracker.sender_id
+        )
+        return [] if record is None else [SlotSet("handoff_ticket", record)]
 
 
 class ActionHandoff(UsesHandoffServices, Action):
@@ -128,7 +125,7 @@ class ActionHandoff(UsesHandoffServices, Action):
         escalation = analysis.decision
         if not isinstance(escalation, Escalate):
             escalation = reopened(analysis.language, tracker.get_slot("escalation_reason"), config)
-        pending = pending_ticket(tracker.get_slot("handoff_ticket"), tracker.sender_id)
+        pending = _pending_ticket(tracker)
         ticket = Ticket(
             # a ticket still waiting for Redis keeps its id, so it can never arrive twice
             ticket_id=pending.ticket_id if pending else Ticket.new_id(),

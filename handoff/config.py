@@ -8,6 +8,7 @@ Python: the policy (handoff/policy.py) and the queues read these without YAML or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -105,6 +106,8 @@ class HandoffConfig:
     claim_timeout_seconds: float = 300.0
     minutes_per_ticket: float = 6.0
     closed_ticket_ttl_days: float = 30.0
+    open_ticket_ttl_days: float = 30.0
+    outbox_ttl_days: float = 7.0
     pull_channels: tuple[str, ...] = ("rest",)
     retry_interval_seconds: float = 5.0
     redelivery_seconds: float = 900.0
@@ -131,6 +134,8 @@ class RoutingConfig:
                 raise ConfigError(f"rules.{name}: need 1 <= turns <= window")
         if not self.served_languages:
             raise ConfigError("served_languages must not be empty")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", self.handoff.key_prefix):
+            raise ConfigError("handoff.key_prefix: 1 to 32 letters, digits, _ or -")
 
     def queue_for(self, language: str) -> str:
         """The queue for a customer writing `language`."""

@@ -79,9 +79,9 @@ def load_config(
 ) -> RoutingConfig:
     """Read the routing config (LINGODESK_ROUTING_CONFIG or handoff/routing.yml).
 
-    The Redis URL is resolved here, once: LINGODESK_REDIS_URL, else the LINGODESK_REDIS_HOST /
-    _PORT / _PASSWORD variables that Rasa's stores use (so one setting moves all of lingodesk's
-    Redis traffic), else the file's `handoff.redis_url`.
+    The Redis URL is resolved here, once: LINGODESK_REDIS_URL, else the LINGODESK_REDIS_*
+    variables that Rasa's stores use (`redis_url_from_environment`: one setting moves all of
+    lingodesk's Redis traffic, TLS and ACL user included), else the file's `handoff.redis_url`.
     """
     environ = os.environ if environ is None else environ
     path = Path(path or environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH)
@@ -90,15 +90,36 @@ def load_config(
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read routing config {path}: {error}") from error
     config = _build(RoutingConfig, data, "")
-    url = environ.get(REDIS_URL_ENV)
-    if not url and ("LINGODESK_REDIS_HOST" in environ or "LINGODESK_REDIS_PORT" in environ):
-        password = environ.get("LINGODESK_REDIS_PASSWORD")
-        host = environ.get("LINGODESK_REDIS_HOST", "127.0.0.1")
-        port = environ.get("LINGODESK_REDIS_PORT", "6379")
-        auth = f":{quote(password, safe='')}@" if password else ""
-        url = f"redis://{auth}{host}:{port}/{config.handoff.redis_db}"
+    url = environ.get(REDIS_URL_ENV) or redis_url_from_environment(environ, config.handoff.redis_db)
     if url:
         config = dataclasses.replace(
             config, handoff=dataclasses.replace(config.handoff, redis_url=url)
         )
     return config
+
+
+# The connection variables shared with Rasa's stores (bot/stores.py).
+REDIS_VARIABLES = (
+    "LINGODESK_REDIS_HOST", "LINGODESK_REDIS_PORT", "LINGODESK_REDIS_USERNAME",
+    "LINGODESK_REDIS_PASSWORD", "LINGODESK_REDIS_SSL", "LINGODESK_REDIS_SSL_CA_CERTS",
+)  # fmt: skip
+
+
+def redis_url_from_environment(environ: Mapping[str, str], db: int) -> str | None:
+    """The handoff's Redis URL from LINGODESK_REDIS_HOST / _PORT / _USERNAME (an ACL user) /
+    _PASSWORD / _SSL ("true": TLS, certificates verified) / _SSL_CA_CERTS (a CA bundle), or
+    None when none of them is set."""
+    if not any(environ.get(name) for name in REDIS_VARIABLES):
+        return None
+    host = environ.get("LINGODESK_REDIS_HOST", "127.0.0.1")
+    port = environ.get("LINGODESK_REDIS_PORT", "6379")
+    user = quote(environ.get("LINGODESK_REDIS_USERNAME", ""), safe="")
+    password = quote(environ.get("LINGODESK_REDIS_PASSWORD", ""), safe="")
+    auth = f"{user}:{password}@" if user or password else ""
+    tls = environ.get("LINGODESK_REDIS_SSL", "").lower() == "true"
+    query = ""
+    if tls:
+        query = "?ssl_cert_reqs=required"
+        if environ.get("LINGODESK_REDIS_SSL_CA_CERTS"):
+            query += f"&ssl_ca_certs={quote(environ['LINGODESK_REDIS_SSL_CA_CERTS'], safe='/')}"
+    return f"{'rediss' if tls else 'redis'}://{auth}{host}:{port}/{db}{query}"

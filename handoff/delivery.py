@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from handoff.config import RoutingConfig
-from handoff.errors import InvalidTicketError, QueueUnavailableError
+from handoff.errors import InvalidTicketError, QueueError, QueueUnavailableError
 from handoff.queues import TicketQueues
 from handoff.tickets import Ticket
 
@@ -35,6 +35,35 @@ class HandoffServices:
         task = asyncio.create_task(self._redeliver(ticket))
         self._redeliveries.add(task)
         task.add_done_callback(self._redeliveries.discard)
+
+    async def ensure_delivered(self, record: Any, conversation_id: str) -> dict[str, Any] | None:
+        """Make sure the conversation's ticket is in Redis: deliver one Redis refused
+        earlier, and resubmit one Redis acknowledged but no longer has (a failover to a
+        replica that never got the write). Returns the new slot value, or None when nothing
+        changed or Redis is still away (the customer's next message tries again)."""
+        kept = kept_ticket(record, conversation_id)
+        if kept is None:
+            return None
+        ticket, delivered = kept
+        try:
+            if delivered:
+                if await self.queues.exists(ticket.ticket_id):
+                    return None
+                logger.warning(
+                    "Ticket %s of conversation %s was acknowledged but Redis no longer has it "
+                    "(a failover?); submitting it again.",
+                    ticket.ticket_id,
+                    conversation_id,
+                )
+            submission = await self.queues.submit(ticket)
+        except QueueUnavailableError:
+            return None
+        except QueueError as error:
+            logger.error(
+                "Ticket kept in conversation %s cannot be delivered: %s", conversation_id, error
+            )
+            return None
+        return handoff_record(submission.ticket, delivered=True)
 
     async def _redeliver(self, ticket: Ticket) -> None:
         handoff = self.config.handoff
@@ -63,25 +92,24 @@ class HandoffServices:
 
 
 def handoff_record(ticket: Ticket, delivered: bool) -> dict[str, Any]:
-    """The ``handoff_ticket`` slot's value: which ticket and queue, and, while Redis has not
-    taken it yet, the whole ticket, so a restarted action server can still deliver it."""
-    record: dict[str, Any] = {
+    """The ``handoff_ticket`` slot's value: which ticket and queue, whether Redis has it, and
+    the whole ticket, so it can be delivered again after a restart of this server or a
+    Redis failover that lost it."""
+    return {
         "ticket_id": ticket.ticket_id,
         "queue": ticket.queue,
         "delivered": delivered,
+        "ticket": ticket.to_dict(),
     }
-    if not delivered:
-        record["ticket"] = ticket.to_dict()
-    return record
 
 
-def pending_ticket(record: Any, conversation_id: str) -> Ticket | None:
-    """The ticket Redis refused earlier, from a ``handoff_ticket`` slot value; None when there
-    is none, or it is malformed (logged: a slot must never break the conversation)."""
-    if not (isinstance(record, dict) and record.get("delivered") is False):
+def kept_ticket(record: Any, conversation_id: str) -> tuple[Ticket, bool] | None:
+    """(the ticket, whether Redis took it) from a ``handoff_ticket`` slot value; None when
+    there is none, or it is malformed (logged: a slot must never break the conversation)."""
+    if not (isinstance(record, dict) and isinstance(record.get("ticket"), dict)):
         return None
     try:
-        return Ticket.from_dict(record.get("ticket"))
+        return Ticket.from_dict(record["ticket"]), record.get("delivered") is True
     except InvalidTicketError as error:
         logger.error("Ignoring the malformed handoff_ticket of %s: %s", conversation_id, error)
         return None

@@ -1,76 +1,73 @@
-"""Handoff queues in Redis: tickets, one Redis Stream per queue, one consumer group per team.
+"""Handoff queues in Redis: tickets waiting per queue, most urgent first, and who holds what.
 
-Layout (``<p>`` is ``handoff.key_prefix``):
+Layout (``<p>`` is ``handoff.key_prefix``; every key carries the hash tag ``{<p>}``, so all of
+them live in one slot of a Redis Cluster and each multi-key script stays on one node):
 
-- ``<p>:ticket:<id>``            hash: the ticket (`Ticket.to_fields`), its status and owner
-- ``<p>:conversation:<conv id>`` string: the id of the conversation's open ticket
-- ``<p>:queue:<queue>``          stream: one entry ``{ticket_id}`` per ticket waiting or in work;
-                                 the queue's team reads it with a consumer group
-- ``<p>:outbox:<conv id>``       list: agent messages waiting for a pull channel's next turn
+- ``{<p>}:ticket:<id>`` (hash): the ticket (`Ticket.to_fields`), its status and holder.
+  Lifetime: an open ticket ``open_ticket_ttl_days`` from its last escalation, a closed one
+  ``closed_ticket_ttl_days``.
+- ``{<p>}:conversation:<conv id>`` (string): the id of the conversation's open ticket; lives
+  as long as that ticket, deleted when it closes.
+- ``{<p>}:waiting:<queue>`` (sorted set): waiting ticket ids, scored by `waiting_score`
+  (most urgent first, oldest first within a priority); left on claim, transfer and close.
+- ``{<p>}:claimed:<queue>`` (sorted set): claimed ticket ids, scored by the holder's last
+  sign of life (ms); left on close and transfer.
+- ``{<p>}:agents:<queue>`` (sorted set): agents, scored by their last claim or heartbeat
+  (ms); pruned after a day of silence.
+- ``{<p>}:outbox:<conv id>`` (list): agent messages waiting for a pull channel's next turn;
+  expires ``outbox_ttl_days`` after the last one.
 
-Every operation that reads and writes more than one key is a Lua script, so it is atomic:
-two escalations of one conversation give one ticket, two agents never claim the same entry,
-and a claim never leaves a stream entry delivered to an agent the ticket does not name.
-Redis being unreachable surfaces as `QueueUnavailableError`, which callers treat as "keep the
-ticket and deliver it later"; resubmitting a ticket id is idempotent, so retries never
-duplicate.
+Every operation that reads and writes more than one key is a Lua script in handoff/lua/,
+atomic, and declares every key it touches (Redis Cluster and ACLs require it): two
+escalations of one conversation give one ticket, two agents never claim the same ticket, a
+heartbeat never takes back a reclaimed one. Where a script needs a key it can only learn by
+reading (the conversation's open ticket, a ticket's queue), the caller reads it first and the
+script checks it is unchanged, else the caller reads again ('retry').
+
+Any Redis failure (unreachable, timeout, a read-only replica after a failover, out of memory,
+loading, refused credentials) surfaces as `QueueUnavailableError`, which callers treat as
+"keep the ticket and deliver it later"; resubmitting a ticket id is idempotent.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import redis.asyncio as redis
-from redis import exceptions as redis_errors
 
-from handoff.config import HandoffConfig, RoutingConfig
-from handoff.errors import (
-    NotTicketOwnerError,
-    QueueError,
-    QueueUnavailableError,
-    TicketNotFoundError,
-    check_queue,
-)
+from handoff.config import PRIORITIES, HandoffConfig, RoutingConfig
+from handoff.errors import QueueError, TicketNotFoundError, check_queue
+from handoff.ids import is_ticket_id
+from handoff.redis_errors import translate_redis_errors
 from handoff.tickets import QueueStats, Submission, Ticket
 
-# The Lua scripts (handoff/lua/*.lua; each one's header names its KEYS and ARGV).
 LUA_DIR = Path(__file__).with_name("lua")
+TOP_PRIORITY = len(PRIORITIES) - 1
+RANK_STEP = 1e13  # one priority level in a waiting score (see lua/rank.lua)
+# Optimistic scripts ('retry') give up after this many rounds of concurrent changes.
+MAX_ROUNDS = 50
 
 
-def _lua(name: str) -> str:
-    return (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+def _lua(name: str, shared: tuple[str, ...] = ()) -> str:
+    """A script of handoff/lua/, with the shared helpers it uses prepended."""
+    parts = [*shared, name]
+    return "\n".join((LUA_DIR / f"{part}.lua").read_text(encoding="utf-8") for part in parts)
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
+def waiting_score(priority: int, created_at: float) -> float:
+    """The waiting set's score of a ticket (lua/rank.lua computes the same in Redis)."""
+    return (TOP_PRIORITY - priority) * RANK_STEP + math.floor(created_at * 1000)
 
 
-def _translate_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn redis-py's exceptions into this module's, so callers never import redis."""
-
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(*args, **kwargs)
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as error:
-            raise QueueUnavailableError(f"Redis is unreachable: {error}") from error
-        except redis_errors.ResponseError as error:
-            message = str(error)
-            if message.startswith("NO_TICKET"):
-                raise TicketNotFoundError("no such ticket") from error
-            if message.startswith("NOT_OWNER"):
-                _, status, *owner = message.split(" ")
-                holder = f"it is {status}" + (f" by {owner[0]}" if owner and owner[0] else "")
-                raise NotTicketOwnerError(f"you do not hold this ticket: {holder}") from error
-            raise QueueError(f"Redis refused the operation: {message}") from error
-
-    return wrapper
+def _now() -> tuple[float, int]:
+    """Now as Unix seconds (tickets' times) and milliseconds (the sorted sets' scores)."""
+    seconds = time.time()
+    return seconds, int(seconds * 1000)
 
 
 class TicketQueues:
@@ -80,14 +77,22 @@ class TicketQueues:
         self.redis = client
         self.config = config
         self.handoff: HandoffConfig = config.handoff
-        self._submit = client.register_script(_lua("submit"))
-        self._claim = client.register_script(_lua("claim"))
-        self._touch = client.register_script(_lua("touch"))
-        self._close = client.register_script(_lua("close"))
+        self._scripts = {
+            name: client.register_script(_lua(name, shared))
+            for name, shared in (
+                ("submit", ("rank",)),
+                ("claim", ()),
+                ("touch", ()),
+                ("close", ()),
+                ("transfer", ("rank",)),
+                ("reassign", ()),
+            )
+        }
 
     @classmethod
     def from_config(cls, config: RoutingConfig) -> TicketQueues:
-        """Connect lazily (the first command connects) to `handoff.redis_url`."""
+        """Connect lazily (the first command connects) to `handoff.redis_url` (``rediss://``
+        for TLS, ``redis://user:password@`` for an ACL user: see handoff/config_loader.py)."""
         timeout = config.handoff.redis_timeout_seconds
         client = redis.Redis.from_url(
             config.handoff.redis_url,
@@ -102,86 +107,97 @@ class TicketQueues:
 
     # -- keys
     def _key(self, kind: str, name: str) -> str:
-        return f"{self.handoff.key_prefix}:{kind}:{name}"
+        return f"{{{self.handoff.key_prefix}}}:{kind}:{name}"
 
-    def _stream(self, queue: str) -> str:
+    def _queue_keys(self, queue: str, *kinds: str) -> list[str]:
         check_queue(queue, self.config.known_queues)
-        return self._key("queue", queue)
+        return [self._key(kind, queue) for kind in kinds]
+
+    def _ticket_key(self, ticket_id: str) -> str:
+        if not is_ticket_id(ticket_id):
+            raise TicketNotFoundError(f"no ticket {ticket_id[:64]!r}")
+        return self._key("ticket", ticket_id)
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return await self._scripts[name](keys=keys, args=args)
 
     # -- customer side
-    @_translate_errors
+    @translate_redis_errors
     async def submit(self, ticket: Ticket) -> Submission:
         """Open a ticket, or update the conversation's open one; idempotent per ticket id.
 
         `created`: a new ticket entered the queue. `updated`: the conversation already had an
         open ticket (another id); its reason, transcript, trend and entities were refreshed and
-        its priority raised if needed. `existing`: this very ticket id is already in Redis (a
-        retried delivery), nothing changed.
+        its priority raised if needed (it moves up its queue). `existing`: this very ticket id
+        is already in Redis (a retried delivery), nothing changed.
         """
         ticket.validate(self.config.known_queues)
         fields = ticket.to_fields()
-        for name in ("status", "agent", "claimed_at", "closed_at", "stream_id", "updated_at"):
+        for name in ("status", "agent", "claimed_at", "closed_at", "updated_at"):
             fields.pop(name, None)
-        outcome, ticket_id = await self._submit(
-            keys=[
-                self._key("ticket", ticket.ticket_id),
-                self._key("conversation", ticket.conversation_id),
-                self._stream(ticket.queue),
-            ],
-            args=[
-                json.dumps(fields, ensure_ascii=False),
-                self.config.queues.team(ticket.queue),
-                self.handoff.key_prefix,
-                time.time(),
-            ],
-        )
+        own_key = self._ticket_key(ticket.ticket_id)
+        pointer = self._key("conversation", ticket.conversation_id)
+        (own_waiting,) = self._queue_keys(ticket.queue, "waiting")
+        lifetime = int(self.handoff.open_ticket_ttl_days * 86400)
+        for _ in range(MAX_ROUNDS):
+            open_id = await self.redis.get(pointer) or ""
+            open_queue = (await self.redis.hget(self._key("ticket", open_id), "queue")) or ""
+            known = open_id and open_queue in self.config.known_queues
+            outcome, ticket_id = await self._run(
+                "submit",
+                keys=[
+                    own_key,
+                    pointer,
+                    own_waiting,
+                    self._key("ticket", open_id) if known else own_key,
+                    self._key("waiting", open_queue) if known else own_waiting,
+                ],
+                args=[
+                    json.dumps(fields, ensure_ascii=False),
+                    open_id,
+                    open_queue,
+                    time.time(),
+                    lifetime,
+                    TOP_PRIORITY,
+                ],
+            )
+            if outcome != "retry":
+                break
+        else:
+            raise QueueError("the conversation's ticket kept changing; try again")
         stored = await self.get(ticket_id)
         position = await self.position(stored)
         minutes = await self.wait_minutes(stored.queue, position)
         return Submission(outcome, stored, position, minutes)
 
-    @_translate_errors
+    @translate_redis_errors
     async def get(self, ticket_id: str) -> Ticket:
-        fields = await self.redis.hgetall(self._key("ticket", ticket_id))
+        fields = await self.redis.hgetall(self._ticket_key(ticket_id))
         if not fields:
             raise TicketNotFoundError(f"no ticket {ticket_id!r}")
         return Ticket.from_fields(fields)
 
-    async def _group_state(self, queue: str) -> tuple[str, int]:
-        """(last delivered entry id, entries delivered but not acknowledged) of the queue's team."""
-        team = self.config.queues.team(queue)
-        try:
-            groups = await self.redis.xinfo_groups(self._stream(queue))
-        except redis_errors.ResponseError:  # no such stream yet: nothing was ever queued
-            return "0-0", 0
-        for group in groups:
-            if group["name"] == team:
-                return group["last-delivered-id"], int(group["pending"])
-        return "0-0", 0
+    @translate_redis_errors
+    async def exists(self, ticket_id: str) -> bool:
+        """Whether Redis still has the ticket (a failover can lose an acknowledged write)."""
+        return bool(await self.redis.exists(self._ticket_key(ticket_id)))
 
-    async def _waiting(self, queue: str, up_to: str = "+") -> list[tuple[str, dict]]:
-        """Entries no agent has claimed yet, oldest first (up to entry id `up_to`)."""
-        last_delivered, _ = await self._group_state(queue)
-        return await self.redis.xrange(self._stream(queue), min=f"({last_delivered}", max=up_to)
-
-    @_translate_errors
+    @translate_redis_errors
     async def position(self, ticket: Ticket) -> int:
         """1 for the next ticket to be claimed from its queue; 0 once an agent has it."""
-        if ticket.status != "waiting" or not ticket.stream_id:
+        if ticket.status != "waiting":
             return 0
-        return len(await self._waiting(ticket.queue, up_to=ticket.stream_id))
+        (waiting,) = self._queue_keys(ticket.queue, "waiting")
+        rank = await self.redis.zrank(waiting, ticket.ticket_id)
+        return 0 if rank is None else rank + 1
 
-    @_translate_errors
+    @translate_redis_errors
     async def agents_active(self, queue: str) -> int:
-        """Agents of the queue's team seen (claim, heartbeat) within the claim timeout."""
-        timeout_ms = self.handoff.claim_timeout_seconds * 1000
-        try:
-            consumers = await self.redis.xinfo_consumers(
-                self._stream(queue), self.config.queues.team(queue)
-            )
-        except redis_errors.ResponseError:
-            return 0
-        return sum(int(c["idle"]) < timeout_ms for c in consumers)
+        """Agents seen on the queue (claim, heartbeat) within the claim timeout."""
+        (agents,) = self._queue_keys(queue, "agents")
+        _, now_ms = _now()
+        since = now_ms - self.handoff.claim_timeout_seconds * 1000
+        return await self.redis.zcount(agents, since, "+inf")
 
     async def wait_minutes(self, queue: str, position: int) -> int:
         """The wait the customer is told: position x minutes per ticket / active agents."""
@@ -191,79 +207,160 @@ class TicketQueues:
         return max(1, math.ceil(position * self.handoff.minutes_per_ticket / agents))
 
     # -- agent side
-    @_translate_errors
+    @translate_redis_errors
     async def claim(self, queue: str, agent: str) -> Ticket | None:
-        """The next ticket of `queue` for `agent`: one abandoned past the timeout, else the
-        oldest waiting one; None when the queue is empty."""
-        ticket_id = await self._claim(
-            keys=[self._stream(queue)],
-            args=[
-                self.config.queues.team(queue),
-                agent,
-                int(self.handoff.claim_timeout_seconds * 1000),
-                self.handoff.key_prefix,
-                time.time(),
-            ],
-        )
-        return await self.get(ticket_id) if ticket_id else None
+        """The next ticket of `queue` for `agent`: the most urgent (then oldest) of the waiting
+        tickets and of those whose holder showed no sign of life for the claim timeout; None
+        when the queue is empty."""
+        keys = self._queue_keys(queue, "waiting", "claimed", "agents")
+        timeout_ms = int(self.handoff.claim_timeout_seconds * 1000)
+        for _ in range(MAX_ROUNDS):
+            now_s, now_ms = _now()
+            candidate = await self._next_candidate(queue, now_ms - timeout_ms)
+            if candidate is None:
+                return None
+            result = await self._run(
+                "claim",
+                keys=[*keys, self._key("ticket", candidate)],
+                args=[candidate, agent, now_ms, timeout_ms, now_s],
+            )
+            if result == "claimed":
+                return await self.get(candidate)
+        raise QueueError(f"queue {queue} kept changing under the claim; try again")
 
-    async def _owned(self, ticket_id: str) -> tuple[Ticket, list[str]]:
+    async def _next_candidate(self, queue: str, abandoned_before_ms: int) -> str | None:
+        """The ticket a claim should take: the best-ranked waiting one, or an abandoned one
+        of higher priority (abandoned tickets rank by their own priority and age)."""
+        waiting, claimed = self._queue_keys(queue, "waiting", "claimed")
+        head = await self.redis.zrange(waiting, 0, 0, withscores=True)
+        best = (head[0][1], head[0][0]) if head else None
+        for ticket_id in await self.redis.zrangebyscore(claimed, "-inf", abandoned_before_ms):
+            priority, created = await self.redis.hmget(
+                self._key("ticket", ticket_id), "priority", "created_at"
+            )
+            if priority is None or created is None:  # vanished: the claim script drops it
+                return ticket_id
+            score = waiting_score(int(priority), float(created))
+            if best is None or score < best[0]:
+                best = (score, ticket_id)
+        return best[1] if best else None
+
+    async def _located(self, ticket_id: str, *kinds: str) -> tuple[Ticket, list[str]]:
+        """The ticket and the keys of its queue's `kinds` sets, as they are now."""
         ticket = await self.get(ticket_id)
-        return ticket, [self._key("ticket", ticket_id), self._stream(ticket.queue)]
+        return ticket, [self._ticket_key(ticket_id), *self._queue_keys(ticket.queue, *kinds)]
 
-    @_translate_errors
+    @translate_redis_errors
     async def touch(self, ticket_id: str, agent: str) -> Ticket:
         """Heartbeat: `agent` is still working on the ticket (raises if it was lost)."""
-        ticket, keys = await self._owned(ticket_id)
-        await self._touch(keys=keys, args=[self.config.queues.team(ticket.queue), agent])
+        ticket, keys = await self._located(ticket_id, "claimed", "agents")
+        await self._run("touch", keys=keys, args=[ticket_id, agent, _now()[1]])
         return ticket
 
-    @_translate_errors
+    @translate_redis_errors
     async def close(self, ticket_id: str, agent: str) -> tuple[Ticket, bool]:
-        """Acknowledge the ticket as done; (ticket, False) when it was already closed by `agent`."""
-        ticket, keys = await self._owned(ticket_id)
+        """Done: the ticket leaves its queue; (ticket, False) when `agent` had closed it before."""
+        ticket, keys = await self._located(ticket_id, "claimed", "waiting")
         ttl = int(self.handoff.closed_ticket_ttl_days * 86400)
-        result = await self._close(
+        result = await self._run(
+            "close",
             keys=[*keys, self._key("conversation", ticket.conversation_id)],
-            args=[self.config.queues.team(ticket.queue), agent, time.time(), ttl],
+            args=[ticket_id, agent, time.time(), ttl],
         )
         return await self.get(ticket_id), result == "closed"
 
-    @_translate_errors
+    @translate_redis_errors
+    async def transfer(
+        self, ticket_id: str, queue: str, agent: str, any_ticket: bool = False
+    ) -> Ticket:
+        """Move a ticket to another queue, where it waits again with its priority and age.
+        `agent` must hold it, unless `any_ticket` (a supervisor's move)."""
+        (target,) = self._queue_keys(queue, "waiting")
+        for _ in range(MAX_ROUNDS):
+            ticket, keys = await self._located(ticket_id, "waiting", "claimed")
+            result = await self._run(
+                "transfer",
+                keys=[*keys, target],
+                args=[
+                    ticket_id, agent, "1" if any_ticket else "0", queue, ticket.queue,
+                    time.time(), TOP_PRIORITY,
+                ],
+            )  # fmt: skip
+            if result != "retry":
+                return await self.get(ticket_id)
+        raise QueueError(f"ticket {ticket_id} kept moving; try again")
+
+    @translate_redis_errors
+    async def reassign(self, ticket_id: str, agent: str) -> Ticket:
+        """A supervisor gives the ticket (waiting or claimed) to `agent`."""
+        for _ in range(MAX_ROUNDS):
+            ticket, keys = await self._located(ticket_id, "waiting", "claimed")
+            now_s, now_ms = _now()
+            result = await self._run(
+                "reassign", keys=keys, args=[ticket_id, agent, now_ms, now_s, ticket.queue]
+            )
+            if result != "retry":
+                return await self.get(ticket_id)
+        raise QueueError(f"ticket {ticket_id} kept moving; try again")
+
+    @translate_redis_errors
+    async def waiting_tickets(self, queue: str, limit: int = 50) -> list[Ticket]:
+        """The queue's waiting tickets in the order they will be claimed."""
+        (waiting,) = self._queue_keys(queue, "waiting")
+        tickets = []
+        for ticket_id in await self.redis.zrange(waiting, 0, max(0, limit - 1)):
+            fields = await self.redis.hgetall(self._key("ticket", ticket_id))
+            if fields:
+                tickets.append(Ticket.from_fields(fields))
+        return tickets
+
+    @translate_redis_errors
     async def stats(self, queue: str) -> QueueStats:
-        """Queue length (waiting, in progress) and how long the oldest customer has waited."""
-        waiting = await self._waiting(queue)
-        _, in_progress = await self._group_state(queue)
+        """Queue length (waiting per priority, in progress) and the oldest customer's wait."""
+        waiting, claimed = self._queue_keys(queue, "waiting", "claimed")
+        by_priority = {}
+        oldest_ms = None
+        for level, name in enumerate(PRIORITIES):
+            low = (TOP_PRIORITY - level) * RANK_STEP
+            band = await self.redis.zrangebyscore(
+                waiting, low, f"({low + RANK_STEP}", start=0, num=1, withscores=True
+            )
+            by_priority[name] = await self.redis.zcount(waiting, low, f"({low + RANK_STEP}")
+            if band:
+                created_ms = band[0][1] - low
+                oldest_ms = created_ms if oldest_ms is None else min(oldest_ms, created_ms)
         oldest = 0.0
-        if waiting:
+        if oldest_ms is not None:
             seconds, microseconds = await self.redis.time()
-            now_ms = seconds * 1000 + microseconds / 1000
-            oldest = max(0.0, (now_ms - int(waiting[0][0].split("-")[0])) / 1000)
+            oldest = max(0.0, (seconds * 1000 + microseconds / 1000 - oldest_ms) / 1000)
         return QueueStats(
             queue=queue,
             team=self.config.queues.team(queue),
-            waiting=len(waiting),
-            in_progress=in_progress,
+            waiting=sum(by_priority.values()),
+            in_progress=await self.redis.zcard(claimed),
             oldest_wait_seconds=round(oldest, 1),
             agents_active=await self.agents_active(queue),
+            by_priority=by_priority,
         )
 
     async def all_stats(self) -> list[QueueStats]:
         return [await self.stats(queue) for queue in sorted(self.config.known_queues)]
 
     # -- agent messages for pull channels
-    @_translate_errors
+    @translate_redis_errors
     async def push_outbox(self, conversation_id: str, message: Mapping[str, Any]) -> None:
-        await self.redis.rpush(
-            self._key("outbox", conversation_id), json.dumps(message, ensure_ascii=False)
-        )
+        key = self._key("outbox", conversation_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, json.dumps(message, ensure_ascii=False))
+            pipe.expire(key, int(self.handoff.outbox_ttl_days * 86400))
+            await pipe.execute()
 
-    @_translate_errors
+    @translate_redis_errors
     async def pending_outbox(self, conversation_id: str) -> list[dict[str, Any]]:
         raw = await self.redis.lrange(self._key("outbox", conversation_id), 0, -1)
         return [json.loads(item) for item in raw]
 
-    @_translate_errors
+    @translate_redis_errors
     async def drain_outbox(self, conversation_id: str) -> list[dict[str, Any]]:
         """Take every waiting message at once (read and delete in one transaction)."""
         key = self._key("outbox", conversation_id)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from handoff.config import PRIORITIES
 from handoff.errors import InvalidTicketError, check_queue
+from handoff.ids import is_conversation_id, is_ticket_id
 
 # BotUttered metadata key marking a message an agent wrote (the transcript shows it as such).
 AGENT_METADATA_KEY = "lingodesk_agent"
@@ -21,7 +22,6 @@ AGENT_METADATA_KEY = "lingodesk_agent"
 Status = Literal["waiting", "claimed", "closed"]
 Outcome = Literal["created", "updated", "existing"]
 
-_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _SENDERS = {"user", "bot", "agent"}
 
@@ -47,7 +47,6 @@ class Ticket:
     claimed_at: float | None = None
     closed_at: float | None = None
     escalations: int = 1
-    stream_id: str | None = None
 
     _JSON_FIELDS = ("sentiment_trend", "transcript", "entities")
 
@@ -65,12 +64,10 @@ class Ticket:
         def bad(name: str, why: str) -> InvalidTicketError:
             return InvalidTicketError(f"invalid ticket field {name!r}: {why}")
 
-        for name in ("ticket_id", "conversation_id"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value or len(value) > 256:
-                raise bad(name, "must be a non-empty string of at most 256 characters")
-        if not _ID.match(self.ticket_id):
-            raise bad("ticket_id", "letters, digits and _.:@- only")
+        if not is_ticket_id(self.ticket_id):
+            raise bad("ticket_id", "at most 128 letters, digits and _.:@- (handoff/ids.py)")
+        if not is_conversation_id(self.conversation_id):
+            raise bad("conversation_id", "at most 128 letters, digits and _.:@+- (handoff/ids.py)")
         check_queue(self.queue, known_queues)
         if not isinstance(self.priority, int) or not 0 <= self.priority < len(PRIORITIES):
             raise bad("priority", f"must be an integer 0..{len(PRIORITIES) - 1}")
@@ -149,12 +146,16 @@ class Submission:
 
 @dataclass(frozen=True)
 class QueueStats:
+    """One queue at a glance: what an agent's queue list and the supervisor's view show."""
+
     queue: str
     team: str
     waiting: int
     in_progress: int
     oldest_wait_seconds: float
     agents_active: int
+    # Waiting tickets per priority name ("urgent", "high", "normal", "low").
+    by_priority: dict[str, int] = field(default_factory=dict)
 
 
 def transcript(events: Iterable[Mapping[str, Any]], limit: int) -> list[dict[str, Any]]:

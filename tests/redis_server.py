@@ -64,6 +64,7 @@ class FlakyLink:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self._drop_next_reply = threading.Event()
+        self._drop_reply_to: bytes | None = None
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
@@ -75,6 +76,11 @@ class FlakyLink:
     def drop_next_reply(self) -> None:
         """Let the next command through but cut the connection instead of answering it."""
         self._drop_next_reply.set()
+
+    def drop_reply_to(self, command: bytes) -> None:
+        """Let commands through, and cut the connection instead of answering the next one
+        that contains ``command`` (e.g. ``b"EVALSHA"``: a script ran, its caller never knew)."""
+        self._drop_reply_to = command
 
     def close(self) -> None:
         for sock in [self._listener, *self._sockets]:
@@ -94,6 +100,9 @@ class FlakyLink:
     def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
         try:
             while data := source.recv(65536):
+                if not replies and self._drop_reply_to and self._drop_reply_to in data:
+                    self._drop_reply_to = None
+                    self._drop_next_reply.set()
                 if replies and self._drop_next_reply.is_set():
                     self._drop_next_reply.clear()
                     break

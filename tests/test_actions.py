@@ -20,6 +20,7 @@ from handoff.config import RoutingConfig
 from handoff.delivery import HandoffServices
 from handoff.tickets import AGENT_METADATA_KEY, Ticket
 from tests.conftest import REPO_ROOT
+from tests.test_queues import queue_length
 
 pytest_plugins = ["tests.redis_server"]
 
@@ -127,11 +128,6 @@ async def services(redis_url: str) -> AsyncIterator[HandoffServices]:
     await services.queues.aclose()
 
 
-def tickets_in(url: str, queue: str) -> int:
-    with redis.Redis.from_url(url) as client:
-        return client.xlen(f"lingodesk:queue:{queue}")
-
-
 ORDER = [{"entity": "order_number", "value": "LD-482913", "start": 0, "end": 9}]
 
 
@@ -175,7 +171,7 @@ async def test_a_paused_conversation_does_not_escalate_again(
     assert chat.paused
     assert await chat.say("hello??", language="en", intent="request_human") == []
     assert chat.slots["escalate"] is None  # the agent has it; the bot stays quiet
-    assert tickets_in(redis_url, "agents_en") == 1
+    assert queue_length(redis_url, "agents_en") == 1
 
 
 @pytest.mark.redis
@@ -201,7 +197,7 @@ async def test_polite_complaint_stays_with_the_bot(
     # unchanged slots are not set again, so a calm conversation's tracker stays lean
     slot_events = [e["name"] for e in chat.events if e["event"] == "slot"]
     assert "escalate" not in slot_events and slot_events.count("language") == 1
-    assert tickets_in(redis_url, "agents_en") == 0
+    assert queue_length(redis_url, "agents_en") == 0
 
 
 @pytest.mark.redis
@@ -221,15 +217,15 @@ async def test_redis_down_during_handoff_the_ticket_arrives_once(
     assert record["delivered"] is False and Ticket.from_dict(record["ticket"]).queue == "agents_de"
     # the action server's background retry delivers it without waiting for the customer ...
     for _ in range(50):
-        if tickets_in(redis_url, "agents_de"):
+        if queue_length(redis_url, "agents_de"):
             break
         await asyncio.sleep(0.1)
-    assert tickets_in(redis_url, "agents_de") == 1
+    assert queue_length(redis_url, "agents_de") == 1
     # ... and the customer's next message finds it there: marked delivered, not duplicated
     await chat.say("Hallo?")
     assert chat.slots["handoff_ticket"]["delivered"] is True
     assert chat.slots["handoff_ticket"]["ticket_id"] == record["ticket_id"]
-    assert tickets_in(redis_url, "agents_de") == 1
+    assert queue_length(redis_url, "agents_de") == 1
 
 
 @pytest.mark.redis
@@ -249,8 +245,29 @@ async def test_ticket_kept_in_the_tracker_survives_an_action_server_restart(
     await chat.say("Il y a quelqu'un ?", language="fr")
     await chat.say("Allô ?", language="fr")
     assert chat.slots["handoff_ticket"]["delivered"] is True
-    assert tickets_in(redis_url, "agents_fr") == 1
+    assert queue_length(redis_url, "agents_fr") == 1
     await chat.services.queues.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_a_ticket_redis_acknowledged_then_lost_is_delivered_again_once(
+    services: HandoffServices, redis_url: str
+) -> None:
+    """A failover to a replica that never got the write loses an acknowledged ticket; the
+    copy in the tracker brings it back with the customer's next message, exactly once."""
+    chat = Chat(services)
+    await chat.say("Ich will einen Menschen sprechen", intent="request_human")
+    record = chat.slots["handoff_ticket"]
+    assert record["delivered"] is True and queue_length(redis_url, "agents_de") == 1
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()  # the promoted replica has none of it
+    await chat.say("Hallo? Ist da jemand?")
+    await chat.say("Hallo??")
+    assert queue_length(redis_url, "agents_de") == 1
+    restored = await services.queues.get(record["ticket_id"])
+    assert restored.conversation_id == chat.sender and restored.queue == "agents_de"
+    assert chat.slots["handoff_ticket"]["ticket_id"] == record["ticket_id"]
 
 
 @pytest.mark.redis
@@ -284,7 +301,7 @@ async def test_a_new_session_with_an_open_ticket_goes_back_to_the_queue(
     said = await chat.say("Hallo, ist da jemand?", intent="greet")
     assert said[0]["response"] == "utter_handoff_queued" and said[0]["position"] == 1
     assert chat.paused
-    assert tickets_in(redis_url, "agents_de") == 1  # the open ticket was updated
+    assert queue_length(redis_url, "agents_de") == 1  # the open ticket was updated
 
 
 @pytest.mark.redis
@@ -297,7 +314,7 @@ async def test_a_malformed_kept_ticket_does_not_block_the_handoff(
     said = await chat.say("Ich will einen Menschen", intent="request_human")
     assert said[0]["response"] == "utter_handoff_queued"
     assert "malformed handoff_ticket" in caplog.text and "incomplete ticket" in caplog.text
-    assert tickets_in(redis_url, "agents_de") == 1
+    assert queue_length(redis_url, "agents_de") == 1
 
 
 def test_the_handoff_rule_covers_every_intent() -> None:

@@ -174,7 +174,7 @@ async def test_an_agent_works_a_ticket_on_a_push_channel(
     assert resume == "/conversations/conv-1/tracker/events"
     assert [e["event"] for e in events] == ["resume", "slot", "slot", "slot", "action"]
     assert events[-1]["name"] == "action_listen"
-    assert await queues.redis.get("lingodesk:conversation:conv-1") is None
+    assert await queues.redis.get("{lingodesk}:conversation:conv-1") is None
 
 
 async def test_on_the_rest_channel_messages_wait_for_the_customers_next_turn(

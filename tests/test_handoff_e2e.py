@@ -25,6 +25,7 @@ from handoff.config_loader import load_config
 from handoff.tickets import AGENT_METADATA_KEY
 from tests.conftest import REPO_ROOT
 from tests.servers import RasaStack, prepare_project, train
+from tests.test_queues import queue_length
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.anyio]
 
@@ -175,7 +176,7 @@ async def test_angry_spanish_customer_agent_and_bot_back(
         ], stack.log_tail("actions")
 
         # one ticket, in the Spanish queue, with the transcript and the order number
-        assert handoff_db.xlen("lingodesk:queue:agents_es") == 1
+        assert queue_length(handoff_db, "agents_es") == 1
         listed = await (await agent_api.get("/queues", headers=agent)).json()
         waiting = {q["queue"]: q["waiting"] for q in listed["queues"]}
         assert waiting["agents_es"] == 1 and sum(waiting.values()) == 1
@@ -233,6 +234,6 @@ async def test_angry_spanish_customer_agent_and_bot_back(
         ]
         tracker = stack.tracker("maria")
         assert tracker["paused"] is False and not tracker["slots"]["handed_off"]
-        assert handoff_db.xlen("lingodesk:queue:agents_es") == 0
-        assert handoff_db.get("lingodesk:conversation:maria") is None
+        assert queue_length(handoff_db, "agents_es") == 0
+        assert handoff_db.get("{lingodesk}:conversation:maria") is None
     handoff_db.close()

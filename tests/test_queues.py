@@ -1,4 +1,4 @@
-"""The Redis Streams handoff queues against a real Redis server."""
+"""The handoff queues against a real Redis server."""
 
 from __future__ import annotations
 
@@ -67,14 +67,19 @@ async def clients(url: str, count: int) -> list[TicketQueues]:
     return [TicketQueues.from_config(config_for(url)) for _ in range(count)]
 
 
-def stream_length(url: str, queue: str) -> int:
-    with redis.Redis.from_url(url) as client:
-        return client.xlen(f"lingodesk:queue:{queue}")
+def queue_length(redis_at: str | redis.Redis, queue: str) -> int:
+    """Tickets in the queue, waiting or in work (``redis_at``: a URL or a client)."""
+    if isinstance(redis_at, str):
+        with redis.Redis.from_url(redis_at) as client:
+            return queue_length(client, queue)
+    return redis_at.zcard(f"{{lingodesk}}:waiting:{queue}") + redis_at.zcard(
+        f"{{lingodesk}}:claimed:{queue}"
+    )
 
 
 def conversation_pointer(url: str, conversation: str) -> str | None:
     with redis.Redis.from_url(url, decode_responses=True) as client:
-        return client.get(f"lingodesk:conversation:{conversation}")
+        return client.get(f"{{lingodesk}}:conversation:{conversation}")
 
 
 async def test_a_ticket_carries_its_context(queues: TicketQueues, redis_url: str) -> None:
@@ -96,7 +101,7 @@ async def test_a_ticket_carries_its_context(queues: TicketQueues, redis_url: str
         "created_at",
     ):
         assert getattr(stored, name) == getattr(original, name), name
-    assert stored.status == "waiting" and stored.stream_id
+    assert stored.status == "waiting" and queue_length(redis_url, "agents_de") == 1
     assert conversation_pointer(redis_url, "conv-1") == original.ticket_id
 
 
@@ -107,7 +112,7 @@ async def test_concurrent_escalations_of_one_conversation_give_one_ticket(redis_
     outcomes = sorted(r.outcome for r in results)
     assert outcomes == ["created"] + ["updated"] * 19
     assert len({r.ticket.ticket_id for r in results}) == 1
-    assert stream_length(redis_url, "agents_de") == 1
+    assert queue_length(redis_url, "agents_de") == 1
     final = await servers[0].get(results[0].ticket.ticket_id)
     assert final.escalations == 20
     assert final.priority == 3  # the highest priority any escalation asked for
@@ -121,7 +126,7 @@ async def test_resubmitting_a_ticket_is_idempotent(queues: TicketQueues, redis_u
     again = await queues.submit(original)
     assert again.outcome == "existing"
     assert again.ticket.escalations == 1
-    assert stream_length(redis_url, "agents_de") == 1
+    assert queue_length(redis_url, "agents_de") == 1
 
 
 async def test_two_agents_never_get_the_same_ticket(redis_url: str) -> None:
@@ -180,7 +185,7 @@ async def test_closing_acknowledges_and_frees_the_conversation(
     closed, changed = await queues.close(first.ticket_id, "ana")
     assert changed and closed.status == "closed" and closed.closed_at
     assert conversation_pointer(redis_url, "conv-5") is None
-    assert stream_length(redis_url, "agents_de") == 0
+    assert queue_length(redis_url, "agents_de") == 0
     assert (await queues.close(first.ticket_id, "ana"))[1] is False  # a retried close is harmless
     # the customer gets angry again later: a new ticket, not an update of the closed one
     second = await queues.submit(ticket("conv-5"))
@@ -230,9 +235,9 @@ async def test_entries_of_vanished_tickets_are_skipped(
     gone = (await queues.submit(ticket("conv-7"))).ticket
     kept = (await queues.submit(ticket("conv-8"))).ticket
     with redis.Redis.from_url(redis_url) as client:
-        client.delete(f"lingodesk:ticket:{gone.ticket_id}")
+        client.delete(f"{{lingodesk}}:ticket:{gone.ticket_id}")
     assert (await queues.claim("agents_de", "ana")).ticket_id == kept.ticket_id
-    assert stream_length(redis_url, "agents_de") == 1
+    assert queue_length(redis_url, "agents_de") == 1
 
 
 async def test_redis_stopped_and_restarted_the_ticket_arrives_once(
@@ -249,7 +254,7 @@ async def test_redis_stopped_and_restarted_the_ticket_arrives_once(
     assert (await queues.submit(pending)).outcome == "created"
     assert (await queues.submit(pending)).outcome == "existing"
     assert (await queues.get(before.ticket_id)).status == "waiting"  # survived the restart
-    assert stream_length(redis_url, "agents_de") == 2
+    assert queue_length(redis_url, "agents_de") == 2
 
 
 async def test_a_reply_lost_in_flight_is_retried_without_duplicate(
@@ -259,12 +264,12 @@ async def test_a_reply_lost_in_flight_is_retried_without_duplicate(
     try:
         await queues.submit(ticket("conv-11"))  # loads the script into Redis
         lost = ticket("conv-12")
-        flaky_link.drop_next_reply()
+        flaky_link.drop_reply_to(b"EVALSHA")
         with pytest.raises(QueueUnavailableError):
             await queues.submit(lost)  # Redis created it, the client never heard back
         retried = await queues.submit(lost)
         assert retried.outcome == "existing"
-        assert stream_length(redis_url, "agents_de") == 2
+        assert queue_length(redis_url, "agents_de") == 2
     finally:
         await queues.aclose()
 
@@ -275,3 +280,100 @@ async def test_outbox_is_drained_exactly_once(queues: TicketQueues) -> None:
     assert len(await queues.pending_outbox("conv-13")) == 2
     drained = await asyncio.gather(*(queues.drain_outbox("conv-13") for _ in range(5)))
     assert sorted(len(d) for d in drained) == [0, 0, 0, 0, 2]
+
+
+async def test_claims_come_urgent_first_then_oldest_first(queues: TicketQueues) -> None:
+    """Mixed priorities arriving in random order leave the queue by priority, then by age."""
+    import random
+
+    arrivals = [(priority, n) for priority in range(4) for n in range(5)]
+    random.Random(7).shuffle(arrivals)
+    expected = {}
+    for index, (priority, _) in enumerate(arrivals):
+        submitted = await queues.submit(
+            ticket(f"conv-p{index}", "agents_es", priority=priority, created_at=1000.0 + index)
+        )
+        expected[submitted.ticket.ticket_id] = (-priority, 1000.0 + index)
+    stats = await queues.stats("agents_es")
+    assert stats.by_priority == {"low": 5, "normal": 5, "high": 5, "urgent": 5}
+    order = []
+    while claimed := await queues.claim("agents_es", "ana"):
+        order.append(claimed.ticket_id)
+    assert order == sorted(expected, key=expected.get)
+
+
+async def test_a_raised_priority_moves_a_waiting_ticket_up(queues: TicketQueues) -> None:
+    first = (await queues.submit(ticket("conv-u1", priority=1))).ticket
+    second = (await queues.submit(ticket("conv-u2", priority=1))).ticket
+    assert await queues.position(second) == 2
+    # the second customer gets angry: the re-escalation raises the open ticket's priority
+    await queues.submit(ticket("conv-u2", priority=3))
+    assert await queues.position(await queues.get(second.ticket_id)) == 1
+    assert (await queues.claim("agents_de", "ana")).ticket_id == second.ticket_id
+    assert (await queues.claim("agents_de", "ana")).ticket_id == first.ticket_id
+
+
+async def test_an_abandoned_urgent_ticket_comes_before_a_waiting_normal_one(
+    queues: TicketQueues,
+) -> None:
+    urgent = (await queues.submit(ticket("conv-a1", priority=3))).ticket
+    assert (await queues.claim("agents_de", "ana")).ticket_id == urgent.ticket_id
+    normal = (await queues.submit(ticket("conv-a2", priority=1))).ticket
+    await asyncio.sleep(CLAIM_TIMEOUT + 0.3)  # ana vanished
+    assert (await queues.claim("agents_de", "bruno")).ticket_id == urgent.ticket_id
+    assert (await queues.claim("agents_de", "bruno")).ticket_id == normal.ticket_id
+
+
+async def test_a_transferred_ticket_waits_in_its_new_queue(
+    queues: TicketQueues, redis_url: str
+) -> None:
+    moved = (await queues.submit(ticket("conv-t1", "agents_es", priority=2))).ticket
+    held = await queues.claim("agents_es", "ana")
+    with pytest.raises(NotTicketOwnerError):
+        await queues.transfer(moved.ticket_id, "agents_it", "bruno")  # not bruno's
+    transferred = await queues.transfer(held.ticket_id, "agents_it", "ana")
+    assert (transferred.queue, transferred.status, transferred.agent) == (
+        "agents_it",
+        "waiting",
+        None,
+    )
+    assert (transferred.priority, transferred.created_at) == (moved.priority, moved.created_at)
+    assert queue_length(redis_url, "agents_es") == 0
+    assert (await queues.claim("agents_it", "carla")).ticket_id == moved.ticket_id
+    # the customer writes again: the open ticket, now in agents_it, is updated, not duplicated
+    again = await queues.submit(ticket("conv-t1", "agents_es", priority=1))
+    assert again.outcome == "updated" and again.ticket.queue == "agents_it"
+    assert queue_length(redis_url, "agents_es") == 0
+
+
+async def test_a_supervisor_reassigns_and_may_move_any_ticket(queues: TicketQueues) -> None:
+    waiting = (await queues.submit(ticket("conv-r1"))).ticket
+    given = await queues.reassign(waiting.ticket_id, "bruno")
+    assert (given.status, given.agent) == ("claimed", "bruno")
+    assert await queues.claim("agents_de", "ana") is None
+    await queues.touch(waiting.ticket_id, "bruno")
+    moved = await queues.transfer(waiting.ticket_id, "agents_fr", "sup", any_ticket=True)
+    assert moved.queue == "agents_fr" and moved.status == "waiting"
+    closed, _ = await queues.close((await queues.claim("agents_fr", "ana")).ticket_id, "ana")
+    with pytest.raises(NotTicketOwnerError, match="closed"):
+        await queues.reassign(closed.ticket_id, "bruno")
+
+
+async def test_every_key_has_a_lifetime(queues: TicketQueues, redis_url: str) -> None:
+    """Open and closed tickets, pointers and outboxes expire; queue sets are bounded by their
+    tickets (entries leave on claim or close)."""
+    opened = (await queues.submit(ticket("conv-k1"))).ticket
+    await queues.push_outbox("conv-k1", {"text": "hola"})
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        for key in (
+            f"{{lingodesk}}:ticket:{opened.ticket_id}",
+            "{lingodesk}:conversation:conv-k1",
+            "{lingodesk}:outbox:conv-k1",
+        ):
+            assert 0 < client.ttl(key) <= 30 * 86400, key
+        await queues.claim("agents_de", "ana")
+        await queues.close(opened.ticket_id, "ana")
+        assert client.exists("{lingodesk}:conversation:conv-k1") == 0
+        assert 0 < client.ttl(f"{{lingodesk}}:ticket:{opened.ticket_id}") <= 30 * 86400
+        assert client.zcard("{lingodesk}:waiting:agents_de") == 0
+        assert client.zcard("{lingodesk}:claimed:agents_de") == 0
