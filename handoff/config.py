@@ -51,10 +51,26 @@ class QueueConfig:
 @dataclass(frozen=True)
 class ExplicitRequestRule:
     intents: tuple[str, ...] = ("request_human",)
+    # The NLU's wants_human signal (0..1) from which a message asks for a person whatever its
+    # intent (a complaint that also demands a human).
+    signal_threshold: float = 0.5
+    # Without that signal: an intent of `intents` this confident and at most `near_top_margin`
+    # below the top intent counts too (a message can carry two intents).
+    near_top_confidence: float = 0.25
+    near_top_margin: float = 0.2
 
 
 @dataclass(frozen=True)
 class AngerRule:
+    # With the NLU's anger intensity (0 calm, 0.5 frustrated, 1 angry): one message at
+    # `strong` or above escalates; `turns` of the last `window` at `frustrated` or above
+    # escalate; so does one at `frustrated` right after the bot failed (a fallback, or the
+    # customer repeating an earlier message).
+    strong: float = 0.75
+    frustrated: float = 0.4
+    after_failure: bool = True
+    # Without an anger intensity (a sentiment-only NLU): negative sentiment with at least
+    # `min_confidence` in `turns` of the last `window` messages.
     min_confidence: float = 0.7
     turns: int = 2
     window: int = 3
@@ -79,6 +95,10 @@ class Rules:
 class PriorityConfig:
     base: str = "normal"
     anger: int = 1
+    # Levels added when a message threatens consequences (lawyer, chargeback, leaving, a
+    # public review): the NLU's threat signal at or above `threat_threshold`.
+    threat: int = 1
+    threat_threshold: float = 0.5
     high_value_order: int = 1
     high_value_amount: float = 500.0
     high_value_amounts: Mapping[str, float] = field(

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from handoff.config import RoutingConfig
-from handoff.policy import Decision, Turn, conversation_language, decide
+from handoff.policy import Decision, conversation_language, decide
 from handoff.redaction import redact_transcript
 from handoff.tickets import transcript
+from handoff.turns import Turn
 
 # After these events the bot has the conversation afresh: anger, fallbacks and language from
 # before them must not send the customer straight back to a queue.

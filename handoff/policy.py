@@ -3,63 +3,20 @@ to a human, to which queue, with which priority, and why.
 
 Plain Python on purpose (no Rasa, no Redis, no YAML): the decision is the part of the handoff
 that people argue about, so it must be testable over a table of conversations in
-milliseconds. `decide` reads one `Turn` per user message (built from Rasa's parse result by
-`Turn.from_parse`) and a `RoutingConfig` (handoff/config.py).
+milliseconds. `decide` reads one `Turn` per user message (handoff/turns.py, built from Rasa's
+parse result) and a `RoutingConfig` (handoff/config.py), applies the rules of
+handoff/rules.py and sets the ticket's priority.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from handoff.config import LANGUAGE_NAMES, PRIORITIES, RoutingConfig
-
-
-@dataclass(frozen=True)
-class Turn:
-    """What the policy knows about one user message."""
-
-    intent: str | None = None
-    language: str | None = None
-    language_confidence: float = 0.0
-    sentiment: str | None = None
-    sentiment_confidence: float = 0.0
-    # P(positive) - P(negative): -1 (furious) .. +1 (delighted).
-    polarity: float = 0.0
-    entities: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_parse(cls, parse: Mapping[str, Any]) -> Turn:
-        """Read Rasa's parse result with lingodesk's `language` and `sentiment` keys.
-
-        Missing keys (a message the NLU did not annotate, an external event) give a neutral,
-        language-less turn rather than an error: the policy must never break a conversation.
-        """
-        language = parse.get("language") or {}
-        sentiment = parse.get("sentiment") or {}
-        scores = sentiment.get("scores") or {}
-        label = sentiment.get("label")
-        confidence = float(sentiment.get("confidence") or 0.0)
-        if scores:
-            polarity = float(scores.get("positive", 0.0)) - float(scores.get("negative", 0.0))
-        else:
-            polarity = {"positive": confidence, "negative": -confidence}.get(label, 0.0)
-        entities = {
-            str(e["entity"]): str(e["value"])
-            for e in parse.get("entities") or []
-            if e.get("entity") and e.get("value") is not None
-        }
-        return cls(
-            intent=(parse.get("intent") or {}).get("name"),
-            language=language.get("code"),
-            language_confidence=float(language.get("confidence") or 0.0),
-            sentiment=label,
-            sentiment_confidence=confidence,
-            polarity=polarity,
-            entities=entities,
-        )
+from handoff.config import PRIORITIES, RoutingConfig
+from handoff.rules import RULES
+from handoff.turns import Turn
 
 
 @dataclass(frozen=True)
@@ -86,10 +43,6 @@ class Escalate:
 Decision = Stay | Escalate
 
 
-def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
-
-
 def conversation_language(turn: Turn, previous: str | None, config: RoutingConfig) -> str:
     """The customer's language after this message.
 
@@ -105,64 +58,6 @@ def conversation_language(turn: Turn, previous: str | None, config: RoutingConfi
     if turn.language in config.served_languages:
         return turn.language
     return config.default_language
-
-
-def _explicit_request(turn: Turn, _: Sequence[Turn], config: RoutingConfig) -> str | None:
-    if turn.intent in config.rules.explicit_request.intents:
-        return "The customer asked to talk to a person."
-    return None
-
-
-def _anger(turn: Turn, recent: Sequence[Turn], config: RoutingConfig) -> str | None:
-    rule = config.rules.anger
-    window = recent[-rule.window :]
-    angry = sum(
-        t.sentiment == "negative" and t.sentiment_confidence >= rule.min_confidence for t in window
-    )
-    if angry >= rule.turns:
-        return (
-            f"The customer is angry: negative sentiment in {angry} of the last "
-            f"{len(window)} messages."
-        )
-    if len(recent) >= 2 and turn.sentiment == "negative":
-        before = recent[-2].polarity
-        if before - turn.polarity >= rule.sharp_drop:
-            return (
-                f"The customer's mood dropped sharply (polarity {before:+.2f} -> "
-                f"{turn.polarity:+.2f})."
-            )
-    return None
-
-
-def _repeated_fallback(turn: Turn, recent: Sequence[Turn], config: RoutingConfig) -> str | None:
-    rule = config.rules.repeated_fallback
-    window = recent[-rule.window :]
-    misses = sum(t.intent == rule.intent for t in window)
-    if misses >= rule.turns:
-        return f"The bot did not understand {misses} of the last {len(window)} messages."
-    return None
-
-
-def _unserved_language(turn: Turn, _: Sequence[Turn], config: RoutingConfig) -> str | None:
-    code = turn.language
-    if (
-        code
-        and turn.language_confidence >= config.language_confidence
-        and code not in config.served_languages
-    ):
-        return (
-            f"The customer writes {language_name(code)} ({code}, confidence "
-            f"{turn.language_confidence:.2f}), which the bot does not serve."
-        )
-    return None
-
-
-RULES = (
-    ("explicit_request", _explicit_request),
-    ("anger", _anger),
-    ("repeated_fallback", _repeated_fallback),
-    ("language", _unserved_language),
-)
 
 
 def parse_amount(text: str) -> float | None:
@@ -200,6 +95,29 @@ def _high_value_order(recent: Sequence[Turn], config: RoutingConfig) -> str | No
     return f"an order of {amount:g} {currency or ''}".rstrip() + f" (from {threshold:g} up)"
 
 
+def _priority(
+    fired: Sequence[tuple[str, str]], recent: Sequence[Turn], config: RoutingConfig
+) -> tuple[int, list[str]]:
+    """The ticket's priority (an index into PRIORITIES) and what raised it."""
+    settings = config.priority
+    priority, raised = settings.base_level, []
+    window = recent[-config.rules.anger.window :]
+    frustrated = any(
+        t.anger is not None and t.anger >= config.rules.anger.frustrated for t in window
+    )
+    if frustrated or any(name == "anger" for name, _ in fired):
+        priority += settings.anger
+        raised.append("anger")
+    if any(t.signals.get("threat", 0.0) >= settings.threat_threshold for t in window):
+        priority += settings.threat
+        raised.append("a threat (legal action, chargeback, leaving or a public complaint)")
+    order = _high_value_order(recent, config)
+    if order:
+        priority += settings.high_value_order
+        raised.append(order)
+    return max(0, min(priority, len(PRIORITIES) - 1)), raised
+
+
 def decide(turn: Turn, history: Sequence[Turn], language: str, config: RoutingConfig) -> Decision:
     """Stay with the bot, or escalate: the queue for `language`, a priority and the reason.
 
@@ -212,16 +130,7 @@ def decide(turn: Turn, history: Sequence[Turn], language: str, config: RoutingCo
     fired = [(name, sentence) for name, sentence in fired if sentence]
     if not fired:
         return Stay()
-    priority = config.priority.base_level
-    raised = []
-    if any(name == "anger" for name, _ in fired):
-        priority += config.priority.anger
-        raised.append("anger")
-    order = _high_value_order(recent, config)
-    if order:
-        priority += config.priority.high_value_order
-        raised.append(order)
-    priority = max(0, min(priority, len(PRIORITIES) - 1))
+    priority, raised = _priority(fired, recent, config)
     queue = config.queue_for(language)
     summary = f"Priority {PRIORITIES[priority]}"
     summary += f", raised for {' and '.join(raised)}." if raised else "."

@@ -8,7 +8,8 @@ import pytest
 
 from handoff.config import ConfigError, RoutingConfig
 from handoff.config_loader import DEFAULT_CONFIG_PATH, load_config
-from handoff.policy import Escalate, Stay, Turn, conversation_language, decide, parse_amount
+from handoff.policy import Escalate, Stay, conversation_language, decide, parse_amount
+from handoff.turns import Turn
 
 CONFIG = RoutingConfig()
 
@@ -184,6 +185,12 @@ def test_turn_from_rasa_parse_result() -> None:
             "confidence": 0.8,
             "scores": {"negative": 0.8, "neutral": 0.15, "positive": 0.05},
         },
+        "anger": {"score": 0.62, "level": "frustrated"},
+        "signals": {"wants_human": 0.1, "threat": 0.03},
+        "intent_ranking": [
+            {"name": "order_status", "confidence": 0.91},
+            {"name": "delivery_problem", "confidence": 0.05},
+        ],
     }
     turn = Turn.from_parse(parse)
     assert turn == Turn(
@@ -194,8 +201,14 @@ def test_turn_from_rasa_parse_result() -> None:
         sentiment_confidence=0.8,
         polarity=pytest.approx(-0.75),
         entities={"order_number": "LD-482913"},
+        anger=0.62,
+        signals={"wants_human": 0.1, "threat": 0.03},
+        intent_ranking=(("order_status", 0.91), ("delivery_problem", 0.05)),
+        text="¡Mi pedido LD-482913 no llega!",
     )
-    assert Turn.from_parse({"text": "/greet", "intent": {"name": "greet"}}) == Turn(intent="greet")
+    assert Turn.from_parse({"text": "/greet", "intent": {"name": "greet"}}) == Turn(
+        intent="greet", text="/greet"
+    )
 
 
 @pytest.mark.parametrize(
