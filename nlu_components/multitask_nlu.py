@@ -74,6 +74,10 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             # (`lingodesk run` refuses to run without a model). false: log a warning and serve
             # messages without intent, entities and sentiment from this component.
             "fail_on_load_error": True,
+            # An entity overlapping one that an earlier extractor of the pipeline already
+            # found (RegexEntityExtractor's exact order-number pattern) is left out, so the
+            # parse result never lists one span twice. false: both are listed.
+            "defer_to_earlier_extractors": True,
         }
 
     def __init__(
@@ -238,8 +242,11 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             },
             add_to_output=True,
         )
+        earlier = message.get(ENTITIES) or []
         entities = []
         for span in prediction.entities:
+            if self.component_config["defer_to_earlier_extractors"] and _overlaps(span, earlier):
+                continue
             entity = {
                 ENTITY_ATTRIBUTE_START: span.start,
                 ENTITY_ATTRIBUTE_END: span.end,
@@ -253,7 +260,15 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
                 entity[ENTITY_ATTRIBUTE_GROUP] = span.group
             entities.append(entity)
         entities = self.add_extractor_name(entities)
-        message.set(ENTITIES, (message.get(ENTITIES) or []) + entities, add_to_output=True)
+        message.set(ENTITIES, earlier + entities, add_to_output=True)
+
+
+def _overlaps(span: EntitySpan, entities: list[dict[str, Any]]) -> bool:
+    return any(
+        span.start < other[ENTITY_ATTRIBUTE_END] and other[ENTITY_ATTRIBUTE_START] < span.end
+        for other in entities
+        if ENTITY_ATTRIBUTE_START in other and ENTITY_ATTRIBUTE_END in other
+    )
 
 
 def _word_spans(message: Message) -> list[tuple[int, int]]:
