@@ -5,8 +5,10 @@
 A suite is a module in :data:`SUITES` with three functions:
 
 - ``add_arguments(parser)``: its own options, beside the common ones;
-- ``run(args) -> dict``: the measurement; the dict is written as JSON and must hold ``suite``;
-- ``format_table(result) -> str``: the human-readable table printed at the end.
+- ``run(args) -> dict``: the measurement; the dict is written as JSON and must hold ``suite``
+  (the NLU suites build it as an :class:`evaluation.results.SuiteResult`);
+- ``format_table(result) -> str``: the human-readable table printed at the end
+  (:func:`evaluation.results.render_table`).
 
 Every suite module is imported to build the command line: keep heavy imports inside ``run``.
 """
@@ -31,6 +33,7 @@ SUITES: dict[str, str] = {
     "latency": "benchmarks.latency",
     "compare": "benchmarks.compare",
     "load": "benchmarks.load",
+    "conversations": "benchmarks.conversations",
 }
 
 

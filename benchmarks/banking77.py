@@ -8,21 +8,15 @@ it (split "test"), else on a seeded, class-stratified 10 % of train.csv held out
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.lingodesk_model import (
-    add_model_arguments,
-    model_config,
-    peak_memory_mb,
-    serving_line,
-    serving_stats,
-    train_model,
-)
-from bot.evaluation import intent_scores
+from benchmarks.pipelines import add_model_arguments, model_config, train_model, trained_result
+from evaluation.banking77_data import read_csv
+from evaluation.metrics import intent_scores
+from evaluation.results import render_table, serving_line, suite_title
 
 SUITE_DEFAULTS: dict[str, Any] = {"epochs": 5, "max_length": 64}
 QUICK_TRAIN_PER_CLASS = 20
@@ -31,11 +25,6 @@ DEV_FRACTION = 0.1
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-
-
-def read_csv(path: Path) -> list[tuple[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
 
 
 def splits(data_root: Path, seed: int) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
@@ -76,27 +65,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     predictions = model.predict([text for text, _ in evaluation])
     scores = intent_scores([label for _, label in evaluation], [p.intent for p in predictions])
-    return {
-        "suite": "banking77",
-        "pipeline": args.pipeline,
-        "split": split,
-        "quick": args.quick,
-        "train_sentences": len(train),
-        "eval_sentences": len(evaluation),
-        "overall": scores,
-        "per_language": {"en": scores},
-        "train_seconds": train_seconds,
-        **serving_stats(model, [text for text, _ in evaluation]),
-        "peak_memory_mb": peak_memory_mb(),
-        "config": config,
-    }
+    return trained_result(
+        args,
+        model,
+        [text for text, _ in evaluation],
+        split=split,
+        train_sentences=len(train),
+        counts={"eval_sentences": len(evaluation)},
+        overall=scores,
+        per_language={"en": scores},
+        train_seconds=train_seconds,
+        config=config,
+    )
 
 
 def format_table(result: dict[str, Any]) -> str:
+    trained = f"{result['train_sentences']} training sentences, {result['train_seconds']:.0f} s"
     overall = result["overall"]
-    return (
-        f"banking77 ({result['pipeline']}, split={result['split']}, "
-        f"{result['train_sentences']} training sentences, {result['train_seconds']:.0f} s)\n"
-        f"accuracy {overall['accuracy']:.4f}   macro-F1 {overall['macro_f1']:.4f}\n"
-        + serving_line(result)
-    )
+    scores = f"accuracy {overall['accuracy']:.4f}   macro-F1 {overall['macro_f1']:.4f}"
+    return render_table(suite_title(result, trained), footer=[scores, serving_line(result)])

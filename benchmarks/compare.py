@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO_ROOT
-from benchmarks.lingodesk_model import LINGODESK, PIPELINES, RASA_DEFAULT
+from benchmarks.pipelines import LINGODESK, PIPELINES, RASA_DEFAULT
+from evaluation.results import Column, number, render_table
 
 COMPARED_SUITES = ("xsid-zeroshot", "xsid-joint", "banking77", "sentiment", "latency")
 # What a run costs, beside the suite's own scores in "overall"; smaller is better.
@@ -143,18 +144,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _ratio(row: dict[str, Any]) -> str:
+    return f"{'–' if row['ratio'] is None else format(row['ratio'], '.2f'):>9}"
+
+
 def format_table(result: dict[str, Any]) -> str:
     trained = result["train_sentences"]
-    lines = [
+    title = (
         f"{result['target']}: lingodesk vs stock Rasa (split={result['split']}"
         f"{', quick' if result['quick'] else ''}"
-        f"{f', {trained} training sentences' if trained else ''})",
-        f"{'metric':<18}{LINGODESK:>12}{RASA_DEFAULT:>14}{'ratio':>9}",
-    ]
-    for row in result["rows"]:
-        ratio = "–" if row["ratio"] is None else f"{row['ratio']:.2f}"
-        lines.append(
-            f"{row['metric']:<18}{row[LINGODESK]:>12.3f}{row[RASA_DEFAULT]:>14.3f}{ratio:>9}"
-        )
-    lines.append("ratio = lingodesk / rasa-default (scores: higher is better; costs: lower)")
-    return "\n".join(lines)
+        f"{f', {trained} training sentences' if trained else ''})"
+    )
+    columns = [number(LINGODESK, LINGODESK, 12), number(RASA_DEFAULT, RASA_DEFAULT, 14)]
+    rows = [(row["metric"], row) for row in result["rows"]]
+    footer = ["ratio = lingodesk / rasa-default (scores: higher is better; costs: lower)"]
+    return render_table(title, [*columns, Column("ratio", 9, _ratio)], rows, footer, "metric", 18)

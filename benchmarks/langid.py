@@ -26,8 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO_ROOT, XSID_MAIN_LANGUAGES, read_conll, xsid_files, xsid_language
-from bot.evaluation import short_message
+from benchmarks.common import REPO_ROOT
+from evaluation.records import short_message
+from evaluation.results import Column, format_rows, render_table
+from evaluation.xsid_data import XSID_MAIN_LANGUAGES, read_conll, xsid_files, xsid_language
 from nlu_components.core.language_id import LanguageIdentifier, normalize_language_tag
 
 QUICK_SENTENCES = 60
@@ -172,39 +174,36 @@ def _optional_detectors(seed: int) -> dict[str, Detector]:
     return detectors
 
 
+def _system_columns(systems: list[str], full: str, short: str, spec: str) -> list[Column]:
+    """A column per system, its cells ``row[system][full] / row[system][short]``."""
+    return [
+        Column(
+            system,
+            22,
+            lambda row, s=system: f"{row[s][full]:>13{spec}} / {row[s][short]:{spec}}",
+        )
+        for system in systems
+    ]
+
+
 def format_table(result: dict[str, Any]) -> str:
     systems = list(result["systems"])
-    header = f"{'language':<10}" + "".join(f"{s:>22}" for s in systems)
-    lines = [
+    title = (
         f"langid on xSID ({result['split']} split{', quick' if result['quick'] else ''}):"
-        " accuracy full / short",
-        header,
-    ]
-    rows = sorted(result["per_language"].items(), key=lambda item: not item[1]["main"])
-    for name, row in rows:
-        label = name if row["main"] else f"({name})"
-        cells = "".join(
-            f"{row['systems'][s]['accuracy']:>13.3f} / {row['systems'][s]['short_accuracy']:.3f}"
-            for s in systems
-        )
-        lines.append(f"{label:<10}{cells}")
+        " accuracy full / short"
+    )
+    languages = sorted(result["per_language"].items(), key=lambda item: not item[1]["main"])
     summary = result["systems"]
-    lines.append(
-        f"{'mean 13':<10}"
-        + "".join(
-            f"{summary[s]['accuracy']:>13.3f} / {summary[s]['short_accuracy']:.3f}" for s in systems
-        )
-    )
-    lines.append(
-        f"{'us/msg':<10}"
-        + "".join(
-            f"{summary[s]['us_per_message']:>13.0f} / {summary[s]['short_us_per_message']:.0f}"
-            for s in systems
-        )
-    )
+    rows = [
+        *((name if row["main"] else f"({name})", row["systems"]) for name, row in languages),
+        ("mean 13", summary),
+    ]
+    accuracy = _system_columns(systems, "accuracy", "short_accuracy", ".3f")
+    timing = _system_columns(systems, "us_per_message", "short_us_per_message", ".0f")
     overall = result["overall"]
-    lines.append(
+    footer = [
+        *format_rows(timing, [("us/msg", summary)], label_width=10),
         f"overall ({overall['system']}): accuracy {overall['accuracy']:.3f}, "
-        f"short_accuracy {overall['short_accuracy']:.3f}"
-    )
-    return "\n".join(lines)
+        f"short_accuracy {overall['short_accuracy']:.3f}",
+    ]
+    return render_table(title, accuracy, rows, footer, label="language", label_width=10)

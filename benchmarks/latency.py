@@ -27,18 +27,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO_ROOT, XSID_MAIN_LANGUAGES, xsid_files
-from benchmarks.lingodesk_model import (
+from benchmarks.common import REPO_ROOT
+from benchmarks.pipelines import (
     RASA_DEFAULT,
     add_model_arguments,
     footprint,
     model_config,
     peak_memory_mb,
-    percentile,
     serving_stats,
     train_model,
 )
-from benchmarks.xsid import quick_sample, to_example, zeroshot_split
+from evaluation.metrics import percentile
+from evaluation.results import Column, SuiteResult, number, render_table
+from evaluation.xsid_data import (
+    XSID_MAIN_LANGUAGES,
+    quick_sample,
+    to_example,
+    xsid_files,
+    zeroshot_split,
+)
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx-int8"
@@ -122,44 +129,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             model_dir = Path(scratch) / "model"
             trained.save(model_dir)
             del trained
-
-        # Each setting is timed in fresh interpreters, as a server runs one backend: in one
-        # process, what earlier settings left behind slowed the later ones (the shipped
-        # assistant's int8 p50: 6.45 ms after four other settings, 5.17 ms on its own). And in
-        # several: on this shared virtual machine six fresh processes timing the same export on
-        # the same messages measured p50 5.42-7.09 ms, so one process's figure is a draw.
-        # The export is built first in a process of its own, so every timed one loads it from
-        # the cache as a restarted server does (backend by backend: the int8 export deletes the
-        # fp32 one it is quantized from).
-        spawn = multiprocessing.get_context("spawn")
-        settings, predictions = [], []
-        for backend in BACKENDS:
-            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
-                first_load_seconds, gflop, sizes = child.submit(
-                    _prepare_backend, model_dir, backend, messages.timed
-                ).result()
-            for threads in range(1, args.max_threads + 1):
-                runs = []
-                for repeat in range(args.repeats):
-                    held_out = [] if repeat else messages.held_out  # scored once
-                    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
-                        timing, predicted = child.submit(
-                            _time_setting, model_dir, backend, threads, messages.timed, held_out
-                        ).result()
-                    runs.append(timing)
-                    if held_out:
-                        predictions.append(predicted)
-                settings.append(_median_run(runs, first_load_seconds))
-
-    # The reference is eager PyTorch fp32 on one thread (BACKENDS' first), as the model trained.
-    reference, gold = predictions[0], messages.gold
-    for setting, predicted in zip(settings, predictions):
-        setting["intent_accuracy"] = sum(g == p for g, p in zip(gold, predicted)) / len(gold)
-        setting["accuracy_delta_points"] = 100 * (
-            setting["intent_accuracy"] - settings[0]["intent_accuracy"]
-        )
-        setting["disagreements_with_fp32"] = sum(r != p for r, p in zip(reference, predicted))
-        setting["gflop_per_s_at_p50"] = gflop / (setting["p50_ms"] / 1000)
+        settings, predictions, gflop, sizes = _time_backends(args, model_dir, messages)
+    _score_settings(settings, predictions, messages.gold, gflop)
     default = next(s for s in settings if s["backend"] == DEFAULT_BACKEND and s["threads"] == 1)
     overall = {
         "p50_ms": default["p50_ms"],
@@ -173,6 +144,59 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         args, messages, overall, settings, train_seconds, config,
         **sizes, encoder_gflop_per_message=gflop,
     )  # fmt: skip
+
+
+def _time_backends(
+    args: argparse.Namespace, model_dir: Path, messages: SuiteMessages
+) -> tuple[list[dict[str, Any]], list[list[str | None]], float, dict[str, float]]:
+    """Every setting (backend x threads) timed, the held-out intents each predicted, the
+    encoder's GFLOP per message and the model's sizes (both as the last backend measured)."""
+    # Each setting is timed in fresh interpreters, as a server runs one backend: in one
+    # process, what earlier settings left behind slowed the later ones (the shipped
+    # assistant's int8 p50: 6.45 ms after four other settings, 5.17 ms on its own). And in
+    # several: on this shared virtual machine six fresh processes timing the same export on
+    # the same messages measured p50 5.42-7.09 ms, so one process's figure is a draw.
+    # The export is built first in a process of its own, so every timed one loads it from
+    # the cache as a restarted server does (backend by backend: the int8 export deletes the
+    # fp32 one it is quantized from).
+    spawn = multiprocessing.get_context("spawn")
+    settings, predictions = [], []
+    for backend in BACKENDS:
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
+            first_load_seconds, gflop, sizes = child.submit(
+                _prepare_backend, model_dir, backend, messages.timed
+            ).result()
+        for threads in range(1, args.max_threads + 1):
+            runs = []
+            for repeat in range(args.repeats):
+                held_out = [] if repeat else messages.held_out  # scored once
+                with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
+                    timing, predicted = child.submit(
+                        _time_setting, model_dir, backend, threads, messages.timed, held_out
+                    ).result()
+                runs.append(timing)
+                if held_out:
+                    predictions.append(predicted)
+            settings.append(_median_run(runs, first_load_seconds))
+    return settings, predictions, gflop, sizes
+
+
+def _score_settings(
+    settings: list[dict[str, Any]],
+    predictions: list[list[str | None]],
+    gold: list[str],
+    gflop: float,
+) -> None:
+    """Each setting's intent accuracy, against the reference's and its intents: eager
+    PyTorch fp32 on one thread (BACKENDS' first), as the model trained."""
+    reference = predictions[0]
+    for setting, predicted in zip(settings, predictions):
+        setting["intent_accuracy"] = sum(g == p for g, p in zip(gold, predicted)) / len(gold)
+        setting["accuracy_delta_points"] = 100 * (
+            setting["intent_accuracy"] - settings[0]["intent_accuracy"]
+        )
+        setting["disagreements_with_fp32"] = sum(r != p for r, p in zip(reference, predicted))
+        setting["gflop_per_s_at_p50"] = gflop / (setting["p50_ms"] / 1000)
 
 
 def _time_setting(
@@ -282,26 +306,25 @@ def _result(
     messages: SuiteMessages,
     overall: dict[str, Any],
     settings: list[dict[str, Any]],
-    train_seconds: float,
-    config: dict[str, Any],
+    train_seconds: float | None,
+    config: dict[str, Any] | None,
     **sizes: float,
 ) -> dict[str, Any]:
     """The suite's JSON, the same for both pipelines."""
-    return {
-        "suite": "latency",
-        "pipeline": args.pipeline,
-        "split": messages.split,
-        "quick": args.quick,
-        "messages": len(messages.timed),
-        "held_out_messages": len(messages.held_out),
-        "overall": overall,
-        "per_language": {},
-        "settings": settings,
-        **sizes,
-        "peak_memory_mb": peak_memory_mb(),
-        "train_seconds": train_seconds,
-        "config": config,
-    }
+    return SuiteResult(
+        suite="latency",
+        pipeline=args.pipeline,
+        split=messages.split,
+        quick=args.quick,
+        counts={"messages": len(messages.timed), "held_out_messages": len(messages.held_out)},
+        overall=overall,
+        per_language={},
+        details={"settings": settings},
+        serving=sizes,
+        peak_memory_mb=peak_memory_mb(),
+        train_seconds=train_seconds,
+        config=config,
+    ).as_dict()
 
 
 def _run_rasa_default(args: argparse.Namespace) -> dict[str, Any]:
@@ -324,6 +347,26 @@ def _run_rasa_default(args: argparse.Namespace) -> dict[str, Any]:
     return _result(args, messages, overall, [], train_seconds, config, model_mb=stats["model_mb"])
 
 
+# The lingodesk table's columns: one row per setting (backend, threads).
+_SETTING_COLUMNS = (
+    number("threads", "threads", 8, ""),
+    number("p50 ms", "p50_ms", 9, ".2f"),
+    Column(
+        "range",
+        13,
+        lambda s: f"{min(s['p50_ms_per_process']):>7.2f}-{max(s['p50_ms_per_process']):<5.2f}",
+    ),
+    number("p95 ms", "p95_ms", 9, ".2f"),
+    number("GFLOP/s", "gflop_per_s_at_p50", 9, ".1f"),
+    number("intent acc", "intent_accuracy", 12),
+    number("delta pt", "accuracy_delta_points", 10, ".2f"),
+    number("differ", "disagreements_with_fp32", 8, ""),
+    Column("load s", 13, lambda s: f"{s['first_load_seconds']:>7.1f} /{s['load_seconds']:>4.1f}"),
+    number("peak MB", "peak_memory_mb", 9, ".0f"),
+    number("machine", "machine_fp32_gflops", 9, ".1f"),
+)
+
+
 def format_table(result: dict[str, Any]) -> str:
     if result["pipeline"] == RASA_DEFAULT:
         overall = result["overall"]
@@ -333,29 +376,16 @@ def format_table(result: dict[str, Any]) -> str:
             f"intent acc {overall['intent_accuracy']:.3f} ({result['held_out_messages']} held-out)"
             f"   model {result['model_mb']:.1f} MB"
         )
-    lines = [
+    title = (
         f"latency ({result['messages']} messages, batch 1, "
-        f"{result['encoder_gflop_per_message']:.2f} GFLOP/message)",
-        f"{'backend':<11}{'threads':>8}{'p50 ms':>9}{'range':>13}{'p95 ms':>9}{'GFLOP/s':>9}"
-        f"{'intent acc':>12}{'delta pt':>10}{'differ':>8}{'load s':>13}{'peak MB':>9}"
-        f"{'machine':>9}",
-    ]
-    for s in result["settings"]:
-        lines.append(
-            f"{s['backend']:<11}{s['threads']:>8}{s['p50_ms']:>9.2f}"
-            f"{min(s['p50_ms_per_process']):>7.2f}-{max(s['p50_ms_per_process']):<5.2f}"
-            f"{s['p95_ms']:>9.2f}"
-            f"{s['gflop_per_s_at_p50']:>9.1f}{s['intent_accuracy']:>12.3f}"
-            f"{s['accuracy_delta_points']:>10.2f}{s['disagreements_with_fp32']:>8}"
-            f"{s['first_load_seconds']:>7.1f} /{s['load_seconds']:>4.1f}"
-            f"{s['peak_memory_mb']:>9.0f}"
-            f"{s['machine_fp32_gflops']:>9.1f}"
-        )
-    lines.append(
+        f"{result['encoder_gflop_per_message']:.2f} GFLOP/message)"
+    )
+    note = (
         f"ms: median over {len(result['settings'][0]['p50_ms_per_process'])} fresh processes, "
         "range: their p50s; "
         f"intent accuracy: {result['held_out_messages']} held-out messages, batch 1; differ: "
         "intents unlike torch fp32 1 thread's; load s: first (export) / from the cache; "
         "machine: 1-thread fp32 matmul GFLOP/s at timing"
     )
-    return "\n".join(lines)
+    rows = [(s["backend"], s) for s in result["settings"]]
+    return render_table(title, _SETTING_COLUMNS, rows, [note], label="backend", label_width=11)

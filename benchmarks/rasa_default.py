@@ -7,7 +7,8 @@ CountVectorsFeaturizer on words and on char_wb 1-4 grams, DIETClassifier with 10
 EntitySynonymMapper, ResponseSelector, FallbackClassifier), so it is exactly what a bot builder
 gets without lingodesk. Training goes through ``rasa.model_training.train_nlu`` on a temporary
 project written from the suite's examples; predictions go through ``Agent`` and
-``processor.parse_message`` one message at a time, as the server parses them.
+``processor.parse_message`` one message at a time, as the server parses them
+(:class:`evaluation.rasa_parsing.RasaParser`, as ``lingodesk evaluate`` parses).
 
 Rasa reads ``/`` in an intent name as a retrieval intent (``faq/ask_name``), so xSID's
 ``weather/find`` is trained as ``weather__find`` and mapped back in predictions.
@@ -19,7 +20,6 @@ would add one; otherwise predictions carry no sentiment.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import os
 import shutil
@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evaluation.rasa_parsing import RasaParser, entity_spans, quiet_rasa
 from nlu_components.core.examples import EntitySpan, Example, NLUPrediction
 
 DIET = "DIETClassifier"
@@ -71,8 +72,6 @@ def _rasa_environment() -> None:
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     os.environ["RASA_MAX_CACHE_SIZE"] = "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from bot.evaluate import quiet_rasa
-
     quiet_rasa()
 
 
@@ -110,12 +109,9 @@ class RasaDefaultNLU:
         self.model_path: Path | None = None
         self._sentiment_as_intent = False
         self._label_of: dict[str, str] = {}  # the intent names Rasa saw -> the suite's labels
-        self._agent: Any = None
-        # One loop for every parse: a message at a time is what the latency numbers time.
-        self._loop = asyncio.new_event_loop()
+        self._parser: RasaParser | None = None
         self._workdir = Path(tempfile.mkdtemp(prefix="lingodesk-rasa-default-"))
         weakref.finalize(self, shutil.rmtree, self._workdir, ignore_errors=True)
-        weakref.finalize(self, self._loop.close)
 
     def fit(self, examples: Sequence[Example]) -> None:
         """Write a one-file Rasa project from ``examples``, train it, and load the model."""
@@ -149,19 +145,19 @@ class RasaDefaultNLU:
         if path is None:
             raise RuntimeError(f"rasa train nlu produced no model from {nlu_file}")
         self.model_path = Path(path)
-        self._agent = None
+        self._parser = None
 
     @property
-    def agent(self) -> Any:
+    def parser(self) -> RasaParser:
         """The trained model loaded for serving, on first use: like lingodesk's serving path,
-        loading (tens of seconds for DIET, which builds its TensorFlow graph) is not training."""
-        if self._agent is None:
-            from rasa.core.agent import Agent
-
+        loading (tens of seconds for DIET, which builds its TensorFlow graph) is not training.
+        One parser, so one event loop, for every parse: a message at a time is what the
+        latency numbers time."""
+        if self._parser is None:
             if self.model_path is None:
                 raise RuntimeError("RasaDefaultNLU.predict called before fit().")
-            self._agent = Agent.load(str(self.model_path))
-        return self._agent
+            self._parser = RasaParser(self.model_path)
+        return self._parser
 
     def predict(
         self,
@@ -170,18 +166,11 @@ class RasaDefaultNLU:
     ) -> list[NLUPrediction]:
         """Parse each text through the agent. ``words`` is accepted for the interface and not
         used: Rasa's pipeline tokenizes for itself."""
-        return self._loop.run_until_complete(self._parse_all(texts))
-
-    async def _parse_all(self, texts: Sequence[str]) -> list[NLUPrediction]:
-        from bot.evaluate import parse
-
-        agent = self.agent
-        return [self._prediction((await parse(agent, text))[0]) for text in texts]
+        parser = self.parser
+        return [self._prediction(parser.parse(text)[0]) for text in texts]
 
     def _prediction(self, result: dict[str, Any]) -> NLUPrediction:
         """A parse result (FallbackClassifier undone) as the core's NLUPrediction."""
-        from bot.evaluate import entity_spans
-
         ranking = [
             (self._label_of.get(item["name"], item["name"]), float(item["confidence"]))
             for item in result.get("intent_ranking", [])

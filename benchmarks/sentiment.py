@@ -7,45 +7,20 @@ data root has them (split "test"), else on ``val_*`` (split "dev").
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from benchmarks.lingodesk_model import (
-    add_model_arguments,
-    mean,
-    model_config,
-    peak_memory_mb,
-    serving_line,
-    serving_stats,
-    train_model,
-)
-from bot.evaluation import label_scores
+from benchmarks.pipelines import add_model_arguments, model_config, train_model, trained_result
+from evaluation.metrics import label_scores, mean
+from evaluation.results import number, per_language_table
+from evaluation.xlmt_data import LABELS, LANGUAGES, read_split
 
-LANGUAGES = {
-    "arabic": "ar",
-    "english": "en",
-    "french": "fr",
-    "german": "de",
-    "hindi": "hi",
-    "italian": "it",
-    "portuguese": "pt",
-    "spanish": "es",
-}
-LABELS = ("negative", "neutral", "positive")  # 0, 1, 2 in the files
 SUITE_DEFAULTS: dict[str, Any] = {"epochs": 2, "max_length": 96}
 QUICK_TRAIN_PER_LANGUAGE = 300
+TABLE_COLUMNS = (number("macro-F1", "macro_f1", 10), number("accuracy", "accuracy", 10))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-
-
-def read_split(folder: Path, split: str) -> list[tuple[str, str]]:
-    texts = (folder / f"{split}_text.txt").read_text(encoding="utf-8").splitlines()
-    labels = (folder / f"{split}_labels.txt").read_text(encoding="utf-8").split()
-    if len(texts) != len(labels):
-        raise ValueError(f"{folder}: {len(texts)} texts but {len(labels)} labels in {split}")
-    return [(text, LABELS[int(label)]) for text, label in zip(texts, labels)]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -69,29 +44,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         predicted = [p.sentiment for p in model.predict([text for text, _ in rows])]
         scores = label_scores([label for _, label in rows], predicted, LABELS)
         per_language[code] = {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
-    return {
-        "suite": "sentiment",
-        "pipeline": args.pipeline,
-        "split": "test" if split == "test" else "dev",
-        "quick": args.quick,
-        "train_sentences": len(train),
-        "overall": {"macro_f1": mean([s["macro_f1"] for s in per_language.values()])},
-        "per_language": per_language,
-        "train_seconds": train_seconds,
-        **serving_stats(model, [text for rows in evaluation.values() for text, _ in rows]),
-        "peak_memory_mb": peak_memory_mb(),
-        "config": config,
-    }
+    return trained_result(
+        args,
+        model,
+        [text for rows in evaluation.values() for text, _ in rows],
+        split="test" if split == "test" else "dev",
+        train_sentences=len(train),
+        train_seconds=train_seconds,
+        config=config,
+        per_language=per_language,
+        overall={"macro_f1": mean([s["macro_f1"] for s in per_language.values()])},
+    )
 
 
 def format_table(result: dict[str, Any]) -> str:
-    lines = [
-        f"sentiment ({result['pipeline']}, split={result['split']}, "
-        f"{result['train_sentences']} training tweets, {result['train_seconds']:.0f} s)",
-        f"{'lang':<6}{'macro-F1':>10}{'accuracy':>10}",
-    ]
-    for lang, scores in result["per_language"].items():
-        lines.append(f"{lang:<6}{scores['macro_f1']:>10.3f}{scores['accuracy']:>10.3f}")
-    lines.append(f"{'mean':<6}{result['overall']['macro_f1']:>10.3f}")
-    lines.append(serving_line(result))
-    return "\n".join(lines)
+    trained = f"{result['train_sentences']} training tweets, {result['train_seconds']:.0f} s"
+    return per_language_table(result, TABLE_COLUMNS, trained)

@@ -14,17 +14,19 @@ import random
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import XSID_MAIN_LANGUAGES, Sentence, read_conll, xsid_files
-from benchmarks.lingodesk_model import (
-    add_model_arguments,
-    mean,
-    model_config,
-    peak_memory_mb,
-    serving_line,
-    serving_stats,
-    train_model,
+from benchmarks.pipelines import add_model_arguments, model_config, train_model, trained_result
+from evaluation.metrics import intent_scores, mean, span_scores
+from evaluation.results import number, per_language_table
+from evaluation.xsid_data import (
+    XSID_MAIN_LANGUAGES,
+    Sentence,
+    quick_sample,
+    read_conll,
+    to_example,
+    word_spans,
+    xsid_files,
+    zeroshot_split,
 )
-from bot.evaluation import intent_scores, span_scores
 
 # Chosen on the English/dev data (docs/benchmarks.md): small data wants many epochs.
 SUITE_DEFAULTS: dict[str, Any] = {"epochs": 30}
@@ -33,49 +35,11 @@ SUITE_DEFAULTS: dict[str, Any] = {"epochs": 30}
 # accuracy on the dev split; nlu_components/core/settings.py, LoraSettings).
 ZEROSHOT_DEFAULTS: dict[str, Any] = {"lora_frozen_bottom_fraction": 1 / 3}
 QUICK_EPOCHS = 8
-QUICK_EVAL_SENTENCES = 100
+TABLE_COLUMNS = (number("intent acc", "intent_accuracy", 12), number("slot F1", "slot_f1", 10))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-
-
-def word_spans(sentence: Sentence) -> tuple[str, list[tuple[int, int]]]:
-    """The sentence text and its tokens' character spans (tokens are found in the text in
-    order; where they are not, e.g. normalised tokens, the text is rebuilt from them)."""
-    spans, cursor = [], 0
-    for token in sentence.tokens:
-        start = sentence.text.find(token, cursor)
-        if start < 0:
-            break
-        spans.append((start, start + len(token)))
-        cursor = start + len(token)
-    else:
-        return sentence.text, spans
-    text = " ".join(sentence.tokens)
-    spans, cursor = [], 0
-    for token in sentence.tokens:
-        spans.append((cursor, cursor + len(token)))
-        cursor += len(token) + 1
-    return text, spans
-
-
-def quick_sample(sentences: list[Sentence]) -> list[Sentence]:
-    """Every n-th sentence, QUICK_EVAL_SENTENCES in all. xSID files are grouped by source
-    (weather and alarms first, restaurants and music later), so their first sentences would
-    be a sample without whole intents, which ranks pipelines differently from the full set."""
-    step = max(1, len(sentences) // QUICK_EVAL_SENTENCES)
-    return sentences[::step][:QUICK_EVAL_SENTENCES]
-
-
-def to_example(sentence: Sentence) -> Any:
-    from nlu_components.core.bio import tags_to_spans
-    from nlu_components.core.examples import Example
-
-    text, words = word_spans(sentence)
-    return Example(
-        text, words=words, intent=sentence.intent, entities=tags_to_spans(words, sentence.slots)
-    )
 
 
 def evaluate(model: Any, sentences: list[Sentence]) -> dict[str, float]:
@@ -94,16 +58,6 @@ def evaluate(model: Any, sentences: list[Sentence]) -> dict[str, float]:
         "slot_f1": span_scores([s.slots for s in sentences], predicted_tags)["micro"]["f1"],
         "sentences": len(sentences),
     }
-
-
-def zeroshot_split(
-    data_root: Path, files: dict[str, Path], split: str
-) -> tuple[list[Sentence], dict[str, list[Sentence]]]:
-    """English's valid sentences to train on, and the evaluation sentences by language: every
-    other main language's file (English's too where the upstream test files are there)."""
-    train = read_conll(data_root / "xsid" / "en.valid.conll")
-    evaluated = [lang for lang in XSID_MAIN_LANGUAGES if lang != "en" or split == "test"]
-    return train, {lang: read_conll(files[lang]) for lang in evaluated if lang in files}
 
 
 def _splits(
@@ -142,34 +96,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     per_language = {lang: evaluate(model, sentences) for lang, sentences in evaluation.items()}
     timed = [word_spans(s) for sentences in evaluation.values() for s in sentences]
     averaged = [lang for lang in per_language if args.suite == "xsid-joint" or lang != "en"]
-    return {
-        "suite": args.suite,
-        "pipeline": args.pipeline,
-        "split": split,
-        "quick": args.quick,
-        "train_sentences": len(train),
-        "overall": {
+    return trained_result(
+        args,
+        model,
+        [text for text, _ in timed],
+        [words for _, words in timed],
+        split=split,
+        train_sentences=len(train),
+        train_seconds=train_seconds,
+        config=config,
+        per_language=per_language,
+        overall={
             "intent_accuracy": mean([per_language[lang]["intent_accuracy"] for lang in averaged]),
             "slot_f1": mean([per_language[lang]["slot_f1"] for lang in averaged]),
             "languages_averaged": averaged,
         },
-        "per_language": per_language,
-        "train_seconds": train_seconds,
-        **serving_stats(model, [text for text, _ in timed], [words for _, words in timed]),
-        "peak_memory_mb": peak_memory_mb(),
-        "config": config,
-    }
+    )
 
 
 def format_table(result: dict[str, Any]) -> str:
-    lines = [
-        f"{result['suite']} ({result['pipeline']}, split={result['split']}, "
-        f"trained on {result['train_sentences']} sentences in {result['train_seconds']:.0f} s)",
-        f"{'lang':<6}{'intent acc':>12}{'slot F1':>10}",
-    ]
-    for lang, scores in result["per_language"].items():
-        lines.append(f"{lang:<6}{scores['intent_accuracy']:>12.3f}{scores['slot_f1']:>10.3f}")
-    overall = result["overall"]
-    lines.append(f"{'mean':<6}{overall['intent_accuracy']:>12.3f}{overall['slot_f1']:>10.3f}")
-    lines.append(serving_line(result))
-    return "\n".join(lines)
+    trained = f"trained on {result['train_sentences']} sentences in {result['train_seconds']:.0f} s"
+    return per_language_table(result, TABLE_COLUMNS, trained)

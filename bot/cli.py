@@ -10,34 +10,39 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from bot import evaluate
+from bot import evaluate_command as evaluate
 from bot.agent.api import RASA_TOKEN_ENV
 from bot.logs import LOGGING_CONFIG
-from bot.services import RedisServer, ServiceError, redis_is_up, stop_process
 from bot.stores import redis_settings
+from bot.supervisor import (
+    RedisServer,
+    Service,
+    ServiceError,
+    Supervisor,
+    action_server_command,
+    rasa_command,
+    redis_is_up,
+)
+from bot.training import TrainingError, latest_model, needs_training
+from bot.training import train as train_project
 from bot.web import WidgetServer
 
-PROJECT_FILES = ("config.yml", "domain.yml", "data")
-# Under models/: `rasa train` writes here, and a complete model is then moved next to the
-# others in one rename, so a failed or interrupted training (disk full) leaves no half-written
-# model for `lingodesk run` to pick up.
-TRAINING_DIR = ".training"
 # "production" makes every lingodesk safeguard mandatory (see rasa_api_options); anything
 # else is local development.
 ENVIRONMENT_ENV = "LINGODESK_ENV"
 # Origins (space-separated) the browser may call Rasa from: the sites showing the chat widget.
 CORS_ENV = "LINGODESK_CORS_ORIGINS"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+# How long `lingodesk run` waits for each server to answer, in seconds.
+ACTION_SERVER_STARTUP = 60
+RASA_STARTUP = 300
 
 
 def _environment() -> dict[str, str]:
@@ -51,10 +56,6 @@ def _environment() -> dict[str, str]:
         # terminal; JSON is what handoff/redaction.py can strip of conversation content.
         env.setdefault("FORCE_JSON_LOGGING", "1")
     return env
-
-
-def _rasa(*args: str) -> list[str]:
-    return [str(Path(sys.executable).with_name("rasa")), *args]
 
 
 def is_production(env: dict[str, str]) -> bool:
@@ -87,67 +88,22 @@ def cors_origins(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
     return args.cors or env.get(CORS_ENV, "").split() or [f"http://127.0.0.1:{args.web_port}"]
 
 
-def latest_model(models_dir: Path) -> Path | None:
-    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    return models[-1] if models else None
-
-
-def needs_training(project: Path, models_dir: Path) -> bool:
-    """True when there is no trained model, or config/domain/data changed after the latest."""
-    model = latest_model(models_dir)
-    if model is None:
-        return True
-    built = model.stat().st_mtime
-    for name in PROJECT_FILES:
-        path = project / name
-        files = path.rglob("*") if path.is_dir() else [path]
-        if any(f.is_file() and f.stat().st_mtime > built for f in files):
-            return True
-    return False
-
-
 def train(args: argparse.Namespace) -> int:
     project = Path(args.project)
-    if not args.force and not needs_training(project, project / "models"):
-        print(f"Model is up to date: {latest_model(project / 'models')}")
+    models = project / "models"
+    if not args.force and not needs_training(project, models):
+        print(f"Model is up to date: {latest_model(models)}")
         return 0
     print("Training the assistant (rasa train) ...", flush=True)
-    models = project / "models"
-    staging = models / TRAINING_DIR
-    staging.mkdir(parents=True, exist_ok=True)
     try:
-        code = subprocess.call(
-            _rasa("train", "--out", str(staging), "--fixed-model-name", "model"),
-            cwd=project,
-            env=_environment(),
-        )
-        built = staging / "model.tar.gz"
-        if code != 0 or not built.is_file():
-            previous = latest_model(models)
-            kept = f"the latest model is still {previous}" if previous else "there is no model"
-            print(f"lingodesk: training failed (see above); {kept}.", file=sys.stderr)
-            return code or 1
-        model = models / time.strftime("%Y%m%d-%H%M%S.tar.gz")
-        os.replace(built, model)
-        print(f"Trained {model}")
-        return 0
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _wait_for(url: str, process: subprocess.Popen, name: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceError(
-                f"{name} exited with code {process.returncode}; see its output above."
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise ServiceError(f"{name} did not answer at {url} within {timeout:.0f} s")
+        model = train_project(project, _environment())
+    except TrainingError as error:
+        previous = latest_model(models)
+        kept = f"the latest model is still {previous}" if previous else "there is no model"
+        print(f"lingodesk: training failed (see above); {kept}.", file=sys.stderr)
+        return error.code
+    print(f"Trained {model}")
+    return 0
 
 
 def _local_address(interface: str) -> str:
@@ -173,76 +129,90 @@ def _require_model(rasa_url: str, env: dict[str, str]) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    project = Path(args.project)
-    env = _environment()
+def _start_redis_unless_running(services: Supervisor, project: Path) -> None:
+    """A local Redis (data in .run/redis, append-only) when none answers where the stores
+    look; a remote one that does not answer is an error, not something to replace."""
     settings = redis_settings("LINGODESK_REDIS_TRACKER_DB", 0)
-    redis_server: RedisServer | None = None
+    if redis_is_up(settings["host"], settings["port"], settings["password"]):
+        return
+    if settings["host"] not in ("127.0.0.1", "localhost"):
+        raise ServiceError(f"Redis at {settings['host']}:{settings['port']} does not answer.")
+    redis = RedisServer(project / ".run" / "redis", port=settings["port"], persistent=True)
+    # Not watched: the stores ride out a Redis restart, so its exit stops nothing else.
+    services.start(redis, watched=False)
+    print(f"Started Redis on 127.0.0.1:{settings['port']} (data in .run/redis)")
+
+
+def _require_trained_model(args: argparse.Namespace) -> None:
+    if not args.no_train and train(argparse.Namespace(project=args.project, force=False)):
+        raise ServiceError("Training failed; see the output above.")
+    if latest_model(Path(args.project) / "models") is None:
+        raise ServiceError("No trained model in models/: run `lingodesk train` first.")
+
+
+def _start_servers(
+    services: Supervisor, args: argparse.Namespace, env: dict[str, str], api_options: list[str]
+) -> None:
+    """The action server and Rasa (started together: Rasa takes the longer), once both answer
+    and Rasa has loaded its model. Their output goes to this terminal."""
+    project = Path(args.project)
+    actions = services.start(
+        Service("action server", action_server_command(args.actions_port), cwd=project, env=env)
+    )
+    rasa_command_line = rasa_command(
+        "run", "--enable-api", "--interface", args.interface, "--port", str(args.port),
+        "--cors", *cors_origins(args, env), "--model", "models",
+        "--logging-config-file", str(LOGGING_CONFIG), *api_options,
+    )  # fmt: skip
+    rasa = services.start(Service("Rasa server", rasa_command_line, cwd=project, env=env))
+    actions.wait_for_url(f"http://127.0.0.1:{args.actions_port}/health", ACTION_SERVER_STARTUP)
+    rasa_url = f"http://{_local_address(args.interface)}:{args.port}"
+    rasa.wait_for_url(f"{rasa_url}/", RASA_STARTUP)
+    _require_model(rasa_url, env)
+
+
+def _serve_demo_page(port: int) -> WidgetServer:
+    try:
+        return WidgetServer(port=port).start()
+    except OSError as error:
+        raise ServiceError(
+            f"cannot serve the demo page on 127.0.0.1:{port} ({error.strerror}); "
+            "pick another port with --web-port"
+        ) from error
+
+
+def _print_where_to_talk(web: WidgetServer, port: int) -> None:
+    print(
+        "\nlingodesk is up.\n"
+        f"  Demo shop with the chat widget: {web.demo_url(f'http://127.0.0.1:{port}')}\n"
+        f"  Rasa REST channel: http://127.0.0.1:{port}/webhooks/rest/webhook\n"
+        f"  Try: curl -s http://127.0.0.1:{port}/webhooks/rest/webhook "
+        '-d \'{"sender": "me", "message": "wo ist meine Bestellung?"}\'\n'
+        f"  Parse only: curl -s http://127.0.0.1:{port}/model/parse "
+        '-d \'{"text": "where is my order"}\'\n'
+        "Press Ctrl-C to stop everything.",
+        flush=True,
+    )
+
+
+def _interrupt(*_: object) -> None:
+    """SIGTERM stops `lingodesk run` the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    env = _environment()
+    services = Supervisor()
     web: WidgetServer | None = None
-    children: list[subprocess.Popen] = []
-
-    def shutdown(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         api_options = rasa_api_options(args.interface, env)
-        if not redis_is_up(settings["host"], settings["port"], settings["password"]):
-            if settings["host"] not in ("127.0.0.1", "localhost"):
-                raise ServiceError(
-                    f"Redis at {settings['host']}:{settings['port']} does not answer."
-                )
-            redis_server = RedisServer(
-                project / ".run" / "redis", port=settings["port"], persistent=True
-            ).start()
-            print(f"Started Redis on 127.0.0.1:{settings['port']} (data in .run/redis)")
-        if not args.no_train and train(argparse.Namespace(project=args.project, force=False)):
-            raise ServiceError("Training failed; see the output above.")
-        if latest_model(project / "models") is None:
-            raise ServiceError("No trained model in models/: run `lingodesk train` first.")
-
-        actions = subprocess.Popen(
-            [sys.executable, "-m", "bot.action_server", "--port", str(args.actions_port)],
-            cwd=project,
-            env=env,
-            start_new_session=True,
-        )
-        children.append(actions)
-        rasa = subprocess.Popen(
-            _rasa(
-                "run", "--enable-api", "--interface", args.interface, "--port", str(args.port),
-                "--cors", *cors_origins(args, env), "--model", "models",
-                "--logging-config-file", str(LOGGING_CONFIG), *api_options,
-            ),
-            cwd=project,
-            env=env,
-            start_new_session=True,
-        )  # fmt: skip
-        children.append(rasa)
-        _wait_for(f"http://127.0.0.1:{args.actions_port}/health", actions, "action server", 60)
-        rasa_url = f"http://{_local_address(args.interface)}:{args.port}"
-        _wait_for(f"{rasa_url}/", rasa, "Rasa server", 300)
-        _require_model(rasa_url, env)
-        try:
-            web = WidgetServer(port=args.web_port).start()
-        except OSError as error:
-            raise ServiceError(
-                f"cannot serve the demo page on 127.0.0.1:{args.web_port} ({error.strerror}); "
-                "pick another port with --web-port"
-            ) from error
-        print(
-            "\nlingodesk is up.\n"
-            f"  Demo shop with the chat widget: {web.demo_url(f'http://127.0.0.1:{args.port}')}\n"
-            f"  Rasa REST channel: http://127.0.0.1:{args.port}/webhooks/rest/webhook\n"
-            f"  Try: curl -s http://127.0.0.1:{args.port}/webhooks/rest/webhook "
-            '-d \'{"sender": "me", "message": "wo ist meine Bestellung?"}\'\n'
-            f"  Parse only: curl -s http://127.0.0.1:{args.port}/model/parse "
-            '-d \'{"text": "where is my order"}\'\n'
-            "Press Ctrl-C to stop everything.",
-            flush=True,
-        )
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
+        _start_redis_unless_running(services, Path(args.project))
+        _require_trained_model(args)
+        _start_servers(services, args, env, api_options)
+        web = _serve_demo_page(args.web_port)
+        _print_where_to_talk(web, args.port)
+        services.wait_for_exit()
         print("A service stopped unexpectedly; shutting down.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -254,10 +224,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if web is not None:
             web.stop()
-        for child in reversed(children):
-            stop_process(child)
-        if redis_server is not None:
-            redis_server.stop()
+        services.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

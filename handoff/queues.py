@@ -42,7 +42,7 @@ import redis.asyncio as redis
 
 from handoff.config import PRIORITIES, HandoffConfig, RoutingConfig
 from handoff.errors import QueueError, TicketNotFoundError, check_queue
-from handoff.ids import is_ticket_id
+from handoff.ids import is_conversation_id, is_ticket_id
 from handoff.redis_errors import translate_redis_errors
 from handoff.tickets import QueueStats, Submission, Ticket
 
@@ -181,6 +181,19 @@ class TicketQueues:
     async def exists(self, ticket_id: str) -> bool:
         """Whether Redis still has the ticket (a failover can lose an acknowledged write)."""
         return bool(await self.redis.exists(self._ticket_key(ticket_id)))
+
+    @translate_redis_errors
+    async def open_ticket(self, conversation_id: str) -> Ticket | None:
+        """The conversation's open (waiting or claimed) ticket, if it has one."""
+        if not is_conversation_id(conversation_id):
+            raise QueueError(f"not a conversation id: {conversation_id!r}")
+        ticket_id = await self.redis.get(self._key("conversation", conversation_id))
+        if ticket_id is None:
+            return None
+        try:
+            return await self.get(ticket_id)
+        except TicketNotFoundError:  # closed between the two reads
+            return None
 
     @translate_redis_errors
     async def position(self, ticket: Ticket) -> int:

@@ -37,12 +37,23 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu_components.core.examples import SENTIMENT_LABELS, EntitySpan, Example, NLUPrediction
+from nlu_components.core.examples import (
+    ANGER_LEVELS,
+    SENTIMENT_LABELS,
+    EntitySpan,
+    Example,
+    NLUPrediction,
+)
 from nlu_components.core.settings import flat_defaults, from_flat_config
 
 logger = logging.getLogger(__name__)
 
 SENTIMENT = "sentiment"
+ANGER = "anger"
+SIGNALS = "signals"
+# Example metadata the signals head learns from (data/README.md): `anger: calm|frustrated|
+# angry`, `wants_human: true`, `threat: true`.
+WANTS_HUMAN, THREAT = "wants_human", "threat"
 
 
 class ModelLoadError(RuntimeError):
@@ -78,6 +89,12 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             # found (RegexEntityExtractor's exact order-number pattern) is left out, so the
             # parse result never lists one span twice. false: both are listed.
             "defer_to_earlier_extractors": True,
+            # Intents that ask for a person: their examples teach the wants_human signal
+            # (an example's `wants_human: true` teaches it for any intent).
+            "wants_human_intents": ["request_human"],
+            # Anger intensity (0..1) from which the parse result's anger level is
+            # "frustrated" / "angry" (below: "calm").
+            "anger_levels": {"frustrated": 0.4, "angry": 0.75},
         }
 
     def __init__(
@@ -120,12 +137,13 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
         return cls(config, execution_context.node_name, model_storage, resource)
 
     # -- training -----------------------------------------------------------------------------
-    def _example(self, message: Message) -> Example:
+    def _example(self, message: Message, learned: frozenset[str] = frozenset()) -> Example:
         text = message.get(TEXT)
         intent = message.get(INTENT)
         metadata = message.get(METADATA) or {}
+        annotations = metadata.get(METADATA_EXAMPLE) or {}
         sentiment = (
-            (metadata.get(METADATA_EXAMPLE) or {}).get(SENTIMENT)
+            annotations.get(SENTIMENT)
             or (metadata.get(METADATA_INTENT) or {}).get(SENTIMENT)
             or self.component_config["sentiment_by_intent"].get(intent)
         )
@@ -145,15 +163,61 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             intent=intent,
             sentiment=sentiment,
             entities=entities,
+            signals=self._signal_targets(annotations, intent, sentiment, learned),
         )
+
+    def _signal_targets(
+        self,
+        annotations: dict[str, Any],
+        intent: str | None,
+        sentiment: str | None,
+        learned: frozenset[str],
+    ) -> dict[str, float]:
+        """The example's targets for the signals the training data teaches (``learned``).
+
+        A message that is not negative is calm; a negative one without an `anger` label is
+        unknown (masked). wants_human: the example's flag, else whether its intent asks for
+        a person. threat: the example's flag, else none.
+        """  # fmt: skip
+        targets: dict[str, float] = {}
+        level = annotations.get(ANGER)
+        if ANGER in learned and level is not None:
+            if level not in ANGER_LEVELS:
+                raise ValueError(
+                    f"{self.name}: anger must be one of {list(ANGER_LEVELS)}: {level!r}"
+                )
+            targets[ANGER] = ANGER_LEVELS[level]
+        elif ANGER in learned and sentiment in ("neutral", "positive"):
+            targets[ANGER] = 0.0
+        if WANTS_HUMAN in learned:
+            wants = annotations.get(WANTS_HUMAN)
+            if wants is None:
+                wants = intent in self.component_config["wants_human_intents"]
+            targets[WANTS_HUMAN] = float(bool(wants))
+        if THREAT in learned:
+            targets[THREAT] = float(bool(annotations.get(THREAT)))
+        return targets
+
+    def _learned_signals(self, messages: list[Message]) -> frozenset[str]:
+        """The signals this training data annotates: a project without any anger label gets
+        no anger signal (the routing then reads its sentiment), and so on."""
+        annotations = [
+            (m.get(METADATA) or {}).get(METADATA_EXAMPLE) or {} for m in messages
+        ]  # fmt: skip
+        learned = {
+            name for name in (ANGER, WANTS_HUMAN, THREAT) if any(name in a for a in annotations)
+        }
+        if any(m.get(INTENT) in self.component_config["wants_human_intents"] for m in messages):
+            learned.add(WANTS_HUMAN)
+        return frozenset(learned)
 
     def train(self, training_data: TrainingData) -> Resource:
         """Fine-tune on every example with an intent, then persist adapters and heads."""
         from nlu_components.core.nlu import MultitaskNLU
 
-        examples = [
-            self._example(message) for message in training_data.intent_examples if message.get(TEXT)
-        ]
+        messages = [m for m in training_data.intent_examples if m.get(TEXT)]
+        learned = self._learned_signals(messages)
+        examples = [self._example(message, learned) for message in messages]
         if not examples:
             logger.warning("%s: no intent examples; nothing trained.", self.name)
             return self._resource
@@ -242,6 +306,7 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             },
             add_to_output=True,
         )
+        self._annotate_signals(message, prediction.signals)
         earlier = message.get(ENTITIES) or []
         entities = []
         for span in prediction.entities:
@@ -261,6 +326,22 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             entities.append(entity)
         entities = self.add_extractor_name(entities)
         message.set(ENTITIES, earlier + entities, add_to_output=True)
+
+    def _annotate_signals(self, message: Message, signals: dict[str, float]) -> None:
+        """`anger: {score, level}` and `signals: {wants_human, threat}`, what the routing
+        policy reads (handoff/turns.py); nothing for a model trained without them."""
+        if ANGER in signals:
+            score = signals[ANGER]
+            levels = self.component_config["anger_levels"]
+            level = (
+                "angry" if score >= levels["angry"]
+                else "frustrated" if score >= levels["frustrated"]
+                else "calm"
+            )  # fmt: skip
+            message.set(ANGER, {"score": score, "level": level}, add_to_output=True)
+        others = {name: value for name, value in signals.items() if name != ANGER}
+        if others:
+            message.set(SIGNALS, others, add_to_output=True)
 
 
 def _overlaps(span: EntitySpan, entities: list[dict[str, Any]]) -> bool:

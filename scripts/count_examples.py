@@ -8,7 +8,10 @@ then exits non-zero when a minimum is not met:
 - data/nlu/<other>.yml: at least 5 examples per intent,
 - data/test/<lang>.yml: at least 3 examples per intent,
 
-or when an example has no `sentiment` in its metadata (see data/README.md).
+or when an example's metadata breaks the schema in data/README.md ("Sentiment and anger
+annotation"): no `sentiment`; a negative training example (data/nlu) without `anger`; an
+`anger` outside calm/frustrated/angry; a `wants_human` or `threat` that is not a boolean.
+It also prints the anger levels and the threat / wants_human flags per language.
 The intents expected in every file are the ones listed in domain.yml.
 
 Usage: scripts/count_examples.py [--data DATA_DIR] [--domain DOMAIN_FILE]
@@ -27,6 +30,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SENTIMENTS = ("negative", "neutral", "positive")
+# The anger head's levels and the per-message flags the signals head learns (data/README.md).
+ANGER_LEVELS = ("calm", "frustrated", "angry")
+FLAGS = ("wants_human", "threat")
 MIN_EN = 15
 MIN_OTHER_TRAINED = 5
 MIN_TEST = 3
@@ -40,6 +46,12 @@ class LanguageFile:
     per_intent: Counter[str] = field(default_factory=Counter)
     sentiments: Counter[str] = field(default_factory=Counter)
     missing_sentiment: list[str] = field(default_factory=list)
+    anger: Counter[str] = field(default_factory=Counter)
+    flags: Counter[str] = field(default_factory=Counter)
+    # Negative examples without an anger level: an error for training data only, since the
+    # held-out sets label sentiment alone.
+    missing_anger: list[str] = field(default_factory=list)
+    bad_labels: list[str] = field(default_factory=list)
 
 
 def _examples(block: Any) -> list[tuple[str, Any]]:
@@ -56,6 +68,23 @@ def _examples(block: Any) -> list[tuple[str, Any]]:
     return []
 
 
+def _check_signals(result: LanguageFile, example: str, metadata: dict[str, Any]) -> None:
+    """Counts the anger level and flags of one example and records schema violations."""
+    anger = metadata.get("anger")
+    if anger in ANGER_LEVELS:
+        result.anger[anger] += 1
+    elif anger is not None:
+        result.bad_labels.append(f"anger must be one of {'/'.join(ANGER_LEVELS)}: {example}")
+    elif metadata.get("sentiment") == "negative":
+        result.missing_anger.append(example)
+    for flag in FLAGS:
+        value = metadata.get(flag)
+        if value is True:
+            result.flags[flag] += 1
+        elif value is not None and value is not False:  # YAML `yes`/`"true"`/1 are not bools
+            result.bad_labels.append(f"{flag} must be true or false: {example}")
+
+
 def read_language_file(path: Path) -> LanguageFile:
     """Counts the examples of every intent in one NLU YAML file."""
     content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -66,11 +95,13 @@ def read_language_file(path: Path) -> LanguageFile:
         intent = str(item["intent"])
         for text, metadata in _examples(item.get("examples")):
             result.per_intent[intent] += 1
-            sentiment = metadata.get("sentiment") if isinstance(metadata, dict) else None
+            metadata = metadata if isinstance(metadata, dict) else {}
+            sentiment = metadata.get("sentiment")
             if sentiment in SENTIMENTS:
                 result.sentiments[sentiment] += 1
             else:
                 result.missing_sentiment.append(f"{intent}: {text}")
+            _check_signals(result, f"{intent}: {text}", metadata)
     return result
 
 
@@ -110,9 +141,23 @@ def print_table(title: str, files: list[LanguageFile], intents: list[str]) -> No
         print(f"{sentiment + ' %':<{width}} " + " ".join(shares))
 
 
+def print_signals(files: list[LanguageFile]) -> None:
+    """Prints the anger levels and the explicit flags per language (request_human examples
+    imply wants_human without a flag, so they are in the intent table, not here)."""
+    rows = [(f"anger {level}", lambda f, lv=level: f.anger[lv]) for level in ANGER_LEVELS]
+    rows.append(("anger missing", lambda f: len(f.missing_anger)))
+    rows += [(flag, lambda f, fl=flag: f.flags[fl]) for flag in FLAGS]
+    width = max(len(name) for name, _ in rows)
+    print(f"{'signal':<{width}} " + " ".join(f"{f.lang:>5}" for f in files) + "   total")
+    for name, count in rows:
+        counts = [count(f) for f in files]
+        print(f"{name:<{width}} " + " ".join(f"{c:>5}" for c in counts) + f"   {sum(counts):>5}")
+
+
 def shortfalls(files: list[LanguageFile], intents: list[str], test: bool) -> list[str]:
     """Human-readable list of the minimums a data set misses."""
     problems = []
+    folder = "test" if test else "nlu"
     for f in files:
         minimum = MIN_TEST if test else MIN_EN if f.lang == "en" else MIN_OTHER_TRAINED
         for intent in intents:
@@ -122,9 +167,15 @@ def shortfalls(files: list[LanguageFile], intents: list[str], test: bool) -> lis
                     f"{f.per_intent[intent]} examples, needs {minimum}"
                 )
         problems += [
-            f"{'test' if test else 'nlu'}/{f.lang}.yml: no sentiment metadata: {example}"
+            f"{folder}/{f.lang}.yml: no sentiment metadata: {example}"
             for example in f.missing_sentiment
         ]
+        problems += [f"{folder}/{f.lang}.yml: {problem}" for problem in f.bad_labels]
+        if not test:
+            problems += [
+                f"nlu/{f.lang}.yml: negative example without anger: {example}"
+                for example in f.missing_anger
+            ]
     return problems
 
 
@@ -144,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         intents = sorted(seen)
 
     print_table(f"Training examples ({args.data / 'nlu'})", trained, intents)
+    print_signals(trained)
     print_table(f"Held-out test examples ({args.data / 'test'})", held_out, intents)
+    if any(f.anger or f.flags for f in held_out):
+        print_signals(held_out)
 
     problems = shortfalls(trained, intents, test=False) + shortfalls(held_out, intents, test=True)
     if not trained:
@@ -158,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"\nAll minimums met (nlu en >= {MIN_EN}, other trained >= {MIN_OTHER_TRAINED}, "
-        f"test >= {MIN_TEST} per intent); every example has a sentiment."
+        f"test >= {MIN_TEST} per intent); every example has a sentiment, every negative "
+        "training example an anger level, every flag is a boolean."
     )
     return 0
 

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext
+
+    from bot.web import WidgetServer
+    from tests.servers import RasaStack
+    from tests.widget_browser import Shop
 
 # Tests run on 2 shared cores: one thread, no OpenMP busy-waiting, no telemetry.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -28,3 +38,68 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep exported ONNX files of tiny test models out of the user's cache."""
     os.environ["LINGODESK_CACHE_DIR"] = str(tmp_path_factory.mktemp("lingodesk-cache"))
+
+
+# -- the widget's browser tests (tests/test_widget*_browser.py; Shop: tests/widget_browser.py)
+@pytest.fixture(scope="module")
+def model_cache(pytestconfig: pytest.Config) -> Path | None:
+    """Trained models survive between test runs (keyed by the project's files), unless pytest
+    runs without its cache (``-p no:cacheprovider``)."""
+    cache = getattr(pytestconfig, "cache", None)
+    return cache.mkdir("lingodesk-models") if cache is not None else None
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[WidgetServer]:
+    from bot.web import WidgetServer
+
+    with WidgetServer(port=0) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium; module-scoped so its event loop is gone before other test modules."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.widget_browser import CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def shop(
+    browser: Browser, web: WidgetServer, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Shop]]:
+    """Opens the demo shop for a new customer: ``shop(lang, locale, stack, dev=False)``.
+
+    Each call is a fresh browser context (no local storage), so every test starts a new
+    conversation. A screenshot named after the test is saved when the test ends, pass or fail.
+    """
+    from playwright.sync_api import expect
+
+    from tests.widget_browser import Shop
+
+    opened: list[tuple[BrowserContext, Shop]] = []
+
+    def open_shop(lang: str, locale: str, stack: RasaStack, dev: bool = False) -> Shop:
+        context = browser.new_context(locale=locale, viewport={"width": 1100, "height": 760})
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        customer = Shop(page, stack, request.node.name.removeprefix("test_"))
+        params = {"lang": lang, **({"dev": "1"} if dev else {})}
+        page.goto(web.demo_url(stack.url, **params))
+        expect(customer.launcher).to_be_visible()
+        opened.append((context, customer))
+        return customer
+
+    yield open_shop
+    for context, customer in opened:
+        customer.screenshot()
+        context.close()
+        assert customer.errors == [], f"JavaScript errors on the page: {customer.errors}"

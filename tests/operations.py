@@ -1,8 +1,8 @@
 """Session fixtures for operations tests (a pytest plugin: ``pytest_plugins =
 ["tests.operations"]``).
 
-- ``shipped_model``: the repo's assistant trained once per session with tests/fast_config.yml
-  (cached by tests/servers.py like every e2e model).
+- ``shipped_model``: the repo's assistant trained once per session with
+  benchmarks/fast_config.yml (cached by tests/servers.py like every e2e model).
 - ``shipped_stack``: that model served by :class:`tests.deployments.OperatedStack` for the
   whole session: Rasa, the action server and a Redis that keeps its data across restarts.
   Fault tests kill and restart its parts; each restores them before it ends.
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.assistant import prepare_shipped_assistant
 from tests.deployments import OperatedStack, shipped_project
-from tests.servers import prepare_shipped_assistant, train
+from tests.servers import train
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ its data in a temp dir with the append-only file on, so a test can stop and rest
 find its tickets again.
 
 Use it from a test module or conftest with ``pytest_plugins = ["tests.redis_server"]``:
-``redis_server`` is the running `bot.services.RedisServer`, ``redis_url`` a freshly flushed
+``redis_server`` is the running `bot.supervisor.RedisServer`, ``redis_url`` a freshly flushed
 database on it, ``flaky_link`` a TCP proxy in front of it that can lose a reply, the way a
 connection dies after Redis ran a command but before the client heard back.
 """
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from bot.services import RedisServer
+from bot.supervisor import RedisServer
 
 HANDOFF_DB = 2
 

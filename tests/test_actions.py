@@ -15,7 +15,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 
 from actions.actions import ActionAnalyseTurn, ActionDeliverAgentMessages, ActionHandoff
-from bot.services import RedisServer
+from bot.supervisor import RedisServer
 from handoff.config import RoutingConfig
 from handoff.delivery import HandoffServices
 from handoff.tickets import AGENT_METADATA_KEY, Ticket

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.agent import cli as agent_cli
 from bot.agent.api import MissingTokenError, create_app
-from bot.services import RedisServer
+from bot.supervisor import RedisServer
 from handoff.config import RoutingConfig
 from handoff.queues import TicketQueues
 from handoff.tickets import AGENT_METADATA_KEY, Ticket

@@ -288,3 +288,60 @@ def test_head_warm_up_trains_the_heads_and_leaves_the_encoder_alone(tiny_encoder
         ) / len(examples)
 
     assert intent_loss(warmed) < 0.85 * intent_loss(untrained)
+
+
+def _signal_examples() -> list[Example]:
+    rows = [
+        ("where is my order LD-123456", "order_status", {"anger": 0.0, "wants_human": 0.0}),
+        ("wo ist meine Bestellung", "order_status", {"anger": 0.0, "wants_human": 0.0}),
+        ("THIS IS A DISGRACE, third time I write!!!", "complaint", {"anger": 1.0}),
+        ("das ist eine Frechheit!!! niemand hilft mir", "complaint", {"anger": 1.0}),
+        ("I want to talk to a person please", "request_human", {"anger": 0.0, "wants_human": 1.0}),
+        ("ich möchte mit einem Menschen sprechen", "request_human", {"wants_human": 1.0}),
+        ("my parcel is late", "complaint", {"anger": 0.0, "threat": 0.0}),
+        ("I will call my lawyer and my bank", "complaint", {"anger": 1.0, "threat": 1.0}),
+    ]
+    return [Example(text, intent=intent, signals=signals) for text, intent, signals in rows]
+
+
+def test_the_signals_head_learns_anger_requests_and_threats(
+    tiny_encoder_dir: Path, tmp_path: Path
+) -> None:
+    model = _model(tiny_encoder_dir)
+    report = model.fit(_signal_examples())
+    assert model.labels.signals == ["anger", "wants_human", "threat"]
+    assert report.epoch_losses[-1]["signals"] < report.epoch_losses[0]["signals"]
+    texts = [e.text for e in _signal_examples()]
+    predictions = model.predict(texts)
+    assert all(set(p.signals) == {"anger", "wants_human", "threat"} for p in predictions)
+    assert all(0.0 <= v <= 1.0 for p in predictions for v in p.signals.values())
+    anger = [p.signals["anger"] for p in predictions]
+    assert min(anger[2], anger[3], anger[7]) > max(anger[0], anger[1], anger[6])
+    assert predictions[4].signals["wants_human"] > predictions[0].signals["wants_human"]
+    model.save(tmp_path)
+    torch_model = MultitaskNLU.load(tmp_path, ServingSettings(backend="torch"))
+    onnx_model = MultitaskNLU.load(tmp_path, ServingSettings(backend="onnx-int8"))
+    assert [p.signals for p in torch_model.predict(texts)] == [p.signals for p in predictions]
+    for a, b in zip(predictions, onnx_model.predict(texts)):
+        assert all(abs(a.signals[k] - b.signals[k]) < 0.15 for k in a.signals)
+
+
+def test_a_model_saved_before_the_signals_head_loads_without_signals(
+    trained, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    model, _, directory = trained
+    old = tmp_path / "old"
+    shutil.copytree(directory, old)
+    heads = load_file(old / "heads.safetensors")
+    save_file(
+        {k: v for k, v in heads.items() if not k.startswith("signals.")}, old / "heads.safetensors"
+    )
+    manifest = json.loads((old / "lingodesk_nlu.json").read_text())
+    del manifest["labels"]["signals"]
+    (old / "lingodesk_nlu.json").write_text(json.dumps(manifest))
+    loaded = MultitaskNLU.load(old, ServingSettings(backend="torch"))
+    prediction = loaded.predict(["where is my order LD-123456"])[0]
+    assert prediction.signals == {}
+    assert prediction.intent == model.predict(["where is my order LD-123456"])[0].intent

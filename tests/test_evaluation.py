@@ -11,18 +11,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.evaluation import (
-    Annotation,
-    Record,
-    build_report,
+from evaluation.metrics import (
     calibration,
     character_tags,
     entity_scores,
     intent_scores,
     label_scores,
-    short_message,
-    write_report,
 )
+from evaluation.records import Annotation, Record, short_message
+from evaluation.report import build_report, write_report
 from nlu_components.core.examples import EntitySpan
 from tests.conftest import REPO_ROOT
 
@@ -133,7 +130,7 @@ def test_report_breaks_scores_down_per_language_and_marks_zero_shot(tmp_path: Pa
 
 # -- the command ------------------------------------------------------------------------------
 def test_xsid_files_are_read_with_spans_and_the_parent_language(tmp_path: Path):
-    from bot.evaluate import load_test_data
+    from evaluation.test_data import load_test_data
 
     conll = tmp_path / "de-ba.valid.conll"
     conll.write_text(

@@ -30,14 +30,15 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.training_data.message import Message
 from safetensors import SafetensorError
 
-from benchmarks.load import check_trackers, drive, plan, stored_events, summarize
-from bot import cli
-from bot.services import RedisServer
+from benchmarks.assistant import prepare_shipped_assistant
+from benchmarks.load_checks import check_and_summarize, stored_events
+from benchmarks.load_client import drive, plan
+from bot import training
 from bot.stores import RETRY_SECONDS_ENV, RedisTrackerStore
+from bot.supervisor import RedisServer, single_core_environment
 from nlu_components.core.nlu import ADAPTER_FILE, ModelFilesError, MultitaskNLU
 from nlu_components.multitask_nlu import ModelLoadError, MultitaskTransformerNLU
 from tests.deployments import LINGODESK, LingodeskRun, OperatedStack, listening_addresses
-from tests.servers import prepare_shipped_assistant, service_environment
 from tests.test_core_model import _examples, _model
 
 pytest_plugins = ["tests.redis_server", "tests.operations"]
@@ -61,8 +62,9 @@ def say(stack: OperatedStack, sender: str, text: str) -> list[str]:
 def test_redis_killed_and_restarted_during_traffic_loses_nothing(
     shipped_stack: OperatedStack,
 ) -> None:
-    scripts, _ = plan(conversations=6, turns=6, double_send=0, seed=11)
-    senders = [f"redis-fault-{i}" for i in range(len(scripts))]
+    scripts, _ = plan(
+        conversations=6, turns=6, double_send=0, seed=11, sender_prefix="redis-fault-"
+    )
     outage: dict[str, float] = {}
 
     def kill_and_restart() -> None:
@@ -75,15 +77,11 @@ def test_redis_killed_and_restarted_during_traffic_loses_nothing(
 
     fault = threading.Thread(target=kill_and_restart)
     fault.start()
-    conversations, wall = asyncio.run(
-        drive([shipped_stack.url], dict(zip(senders, scripts)), set(), 6, timeout=120)
-    )
+    conversations, wall = asyncio.run(drive([shipped_stack.url], scripts, set(), 6, timeout=120))
     finished = time.monotonic()
     fault.join()
     assert outage["restarted"] < finished, "the traffic ended before Redis came back"
-    with redis.Redis(port=shipped_stack.redis.port) as client:
-        check = check_trackers(client, conversations)
-    summary = summarize(conversations, wall, check.handed_off)
+    check, summary = check_and_summarize(shipped_stack.redis.port, conversations, wall)
     # The customer sees late answers (the outage, plus Redis reloading its data), never none.
     assert summary["errors"] == 0 and summary["unanswered"] == 0, summary
     assert summary["latency_ms"]["max"] >= 1000, summary
@@ -244,7 +242,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_model(tmp_path: Path) -> No
         (tmp_path / name).write_text(text)
     models = tmp_path / "models"
     previous = models / "20260101-000000.tar.gz"
-    staging = models / cli.TRAINING_DIR
+    staging = models / training.TRAINING_DIR
     staging.mkdir(parents=True)
     previous.write_bytes(b"the model being served")
     (staging / "model.tar.gz").symlink_to(DEV_FULL)  # where `rasa train` writes the archive
@@ -252,7 +250,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_model(tmp_path: Path) -> No
     def train() -> subprocess.CompletedProcess:
         return subprocess.run(
             [LINGODESK, "--project", str(tmp_path), "train", "--force"],
-            env=service_environment(),
+            env=single_core_environment(),
             capture_output=True,
             text=True,
             timeout=600,
@@ -263,11 +261,11 @@ def test_a_full_disk_while_saving_keeps_the_previous_model(tmp_path: Path) -> No
     assert "No space left on device" in full.stdout + full.stderr
     assert f"training failed (see above); the latest model is still {previous}" in full.stderr
     assert sorted(os.listdir(models)) == [previous.name]  # nothing half-written left behind
-    assert cli.latest_model(models) == previous
+    assert training.latest_model(models) == previous
 
     freed = train()  # the disk has room again
     assert freed.returncode == 0, freed.stdout[-2000:] + freed.stderr[-2000:]
-    assert cli.latest_model(models) != previous and len(os.listdir(models)) == 2
+    assert training.latest_model(models) != previous and len(os.listdir(models)) == 2
 
 
 @pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full")

@@ -20,11 +20,12 @@ import redis
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
+from benchmarks.assistant import prepare_project
 from bot.agent.api import create_app
 from handoff.config_loader import load_config
 from handoff.tickets import AGENT_METADATA_KEY
 from tests.conftest import REPO_ROOT
-from tests.servers import RasaStack, prepare_project, train
+from tests.servers import RasaStack, train
 from tests.test_queues import queue_length
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.anyio]
@@ -146,94 +147,126 @@ async def agent_api(stack: RasaStack) -> AsyncIterator[TestClient]:
     await client.close()
 
 
+class Customer:
+    """Maria, writing to the REST channel; ``say`` returns the texts of the bot's answer."""
+
+    def __init__(self, http: aiohttp.ClientSession, stack: RasaStack) -> None:
+        self.http = http
+        self.stack = stack
+
+    async def say(self, text: str) -> list[str]:
+        async with self.http.post(
+            f"{self.stack.url}/webhooks/rest/webhook", json={"sender": "maria", "message": text}
+        ) as answer:
+            assert answer.status == 200, await answer.text()
+            # Texts only: handoff notices also arrive as a `custom` payload for the widget.
+            return [m["text"] for m in await answer.json() if "text" in m]
+
+
+async def angry_customer_is_queued(customer: Customer, stack: RasaStack) -> None:
+    first = await customer.say("Hola, mi pedido LD-284617 no ha llegado, es una vergüenza")
+    assert first and not any("cola" in text for text in first)  # one angry message: the bot
+    # The conversation lives in Rasa's Redis tracker store (endpoints.yml), under its key.
+    stored = redis.Redis(port=stack.redis.port, db=0).get("lingodesk:tracker:maria")
+    assert stored is not None
+    user_texts = [e.get("text") for e in json.loads(stored)["events"] if e["event"] == "user"]
+    assert user_texts == ["Hola, mi pedido LD-284617 no ha llegado, es una vergüenza"]
+    handoff = await customer.say("¡Estoy harto! Esto es inaceptable")
+    assert handoff == [
+        "Te paso con un compañero del equipo de soporte. Estás en la cola agents_es, eres el "
+        "número 1 y la espera es de unos 6 minutos. Por favor, no cierres este chat."
+    ], stack.log_tail("actions")
+
+
+async def agent_claims_the_ticket(
+    agent_api: TestClient, handoff_db: redis.Redis, agent: dict[str, str]
+) -> dict[str, Any]:
+    """One ticket, in the Spanish queue, with the transcript and the order number."""
+    assert queue_length(handoff_db, "agents_es") == 1
+    listed = await (await agent_api.get("/queues", headers=agent)).json()
+    waiting = {q["queue"]: q["waiting"] for q in listed["queues"]}
+    assert waiting["agents_es"] == 1 and sum(waiting.values()) == 1
+    claimed = await agent_api.post("/queues/agents_es/claim", headers=agent)
+    ticket: dict[str, Any] = (await claimed.json())["ticket"]
+    assert (ticket["conversation_id"], ticket["language"], ticket["priority_name"]) == (
+        "maria",
+        "es",
+        "high",
+    )
+    assert "angry" in ticket["reason"]
+    assert ticket["entities"]["order_number"] == "LD-284617"
+    said_by_customer = [line["text"] for line in ticket["transcript"] if line["sender"] == "user"]
+    assert said_by_customer == [
+        "Hola, mi pedido LD-284617 no ha llegado, es una vergüenza",
+        "¡Estoy harto! Esto es inaceptable",
+    ]
+    return ticket
+
+
+async def paused_bot_passes_the_customer_to_the_agent(
+    customer: Customer, agent_api: TestClient, ticket: dict[str, Any], agent: dict[str, str]
+) -> None:
+    """Paused: the bot does not answer, the customer's messages reach the agent."""
+    assert await customer.say("¿Hola? ¿Hay alguien?") == []
+    context = await (await agent_api.get(f"/tickets/{ticket['ticket_id']}", headers=agent)).json()
+    last = context["conversation"][-1]
+    assert (last["sender"], last["text"]) == ("user", "¿Hola? ¿Hay alguien?")
+
+
+async def agent_reply_reaches_the_customer_next_turn(
+    customer: Customer, agent_api: TestClient, ticket: dict[str, Any], agent: dict[str, str]
+) -> None:
+    """The agent's reply reaches the REST customer with their next message."""
+    answer = await agent_api.post(
+        f"/tickets/{ticket['ticket_id']}/reply",
+        headers=agent,
+        json={"text": "Hola María, soy Ana. Reviso tu pedido."},
+    )
+    assert (await answer.json()) == {"delivery": "next_turn"}
+    assert await customer.say("Vale, espero. ¿Hay novedades?") == [
+        "Hola María, soy Ana. Reviso tu pedido."
+    ]
+    tracker = customer.stack.tracker("maria")
+    assert tracker["paused"] is True
+    agent_lines = [
+        e
+        for e in tracker["events"]
+        if e["event"] == "bot" and e.get("metadata", {}).get(AGENT_METADATA_KEY)
+    ]
+    assert [e["text"] for e in agent_lines] == ["Hola María, soy Ana. Reviso tu pedido."]
+
+
+async def closing_hands_the_conversation_back(
+    customer: Customer,
+    agent_api: TestClient,
+    handoff_db: redis.Redis,
+    ticket: dict[str, Any],
+    agent: dict[str, str],
+) -> None:
+    """Closing hands the conversation back: the bot says so, in Spanish, and answers again."""
+    closed = await agent_api.post(f"/tickets/{ticket['ticket_id']}/close", headers=agent)
+    assert closed.status == 200, await closed.text()
+    assert await customer.say("gracias") == [
+        "Ya estoy de vuelta: el asistente automático vuelve a encargarse de este chat. "
+        "¿En qué te ayudo?",
+        "¡De nada! ¿Te puedo ayudar con algo más?",
+    ]
+    tracker = customer.stack.tracker("maria")
+    assert tracker["paused"] is False and not tracker["slots"]["handed_off"]
+    assert queue_length(handoff_db, "agents_es") == 0
+    assert handoff_db.get("{lingodesk}:conversation:maria") is None
+
+
 async def test_angry_spanish_customer_agent_and_bot_back(
     stack: RasaStack, agent_api: TestClient
 ) -> None:
     agent = {"Authorization": f"Bearer {TOKEN}", "X-Agent": "ana"}
     handoff_db = redis.Redis(port=stack.redis.port, db=2, decode_responses=True)
-
     async with aiohttp.ClientSession() as http:
-
-        async def customer(text: str) -> list[str]:
-            async with http.post(
-                f"{stack.url}/webhooks/rest/webhook", json={"sender": "maria", "message": text}
-            ) as answer:
-                assert answer.status == 200, await answer.text()
-                # Texts only: handoff notices also arrive as a `custom` payload for the widget.
-                return [m["text"] for m in await answer.json() if "text" in m]
-
-        first = await customer("Hola, mi pedido LD-284617 no ha llegado, es una vergüenza")
-        assert first and not any("cola" in text for text in first)  # one angry message: the bot
-        # The conversation lives in Rasa's Redis tracker store (endpoints.yml), under its key.
-        stored = redis.Redis(port=stack.redis.port, db=0).get("lingodesk:tracker:maria")
-        assert stored is not None
-        user_texts = [e.get("text") for e in json.loads(stored)["events"] if e["event"] == "user"]
-        assert user_texts == ["Hola, mi pedido LD-284617 no ha llegado, es una vergüenza"]
-        handoff = await customer("¡Estoy harto! Esto es inaceptable")
-        assert handoff == [
-            "Te paso con un compañero del equipo de soporte. Estás en la cola agents_es, eres el "
-            "número 1 y la espera es de unos 6 minutos. Por favor, no cierres este chat."
-        ], stack.log_tail("actions")
-
-        # one ticket, in the Spanish queue, with the transcript and the order number
-        assert queue_length(handoff_db, "agents_es") == 1
-        listed = await (await agent_api.get("/queues", headers=agent)).json()
-        waiting = {q["queue"]: q["waiting"] for q in listed["queues"]}
-        assert waiting["agents_es"] == 1 and sum(waiting.values()) == 1
-        claimed = await agent_api.post("/queues/agents_es/claim", headers=agent)
-        ticket: dict[str, Any] = (await claimed.json())["ticket"]
-        assert (ticket["conversation_id"], ticket["language"], ticket["priority_name"]) == (
-            "maria",
-            "es",
-            "high",
-        )
-        assert "angry" in ticket["reason"]
-        assert ticket["entities"]["order_number"] == "LD-284617"
-        said_by_customer = [
-            line["text"] for line in ticket["transcript"] if line["sender"] == "user"
-        ]
-        assert said_by_customer == [
-            "Hola, mi pedido LD-284617 no ha llegado, es una vergüenza",
-            "¡Estoy harto! Esto es inaceptable",
-        ]
-
-        # paused: the bot does not answer, the customer's messages reach the agent
-        assert await customer("¿Hola? ¿Hay alguien?") == []
-        context = await (
-            await agent_api.get(f"/tickets/{ticket['ticket_id']}", headers=agent)
-        ).json()
-        last = context["conversation"][-1]
-        assert (last["sender"], last["text"]) == ("user", "¿Hola? ¿Hay alguien?")
-
-        # the agent's reply reaches the REST customer with their next message
-        answer = await agent_api.post(
-            f"/tickets/{ticket['ticket_id']}/reply",
-            headers=agent,
-            json={"text": "Hola María, soy Ana. Reviso tu pedido."},
-        )
-        assert (await answer.json()) == {"delivery": "next_turn"}
-        assert await customer("Vale, espero. ¿Hay novedades?") == [
-            "Hola María, soy Ana. Reviso tu pedido."
-        ]
-        tracker = stack.tracker("maria")
-        assert tracker["paused"] is True
-        agent_lines = [
-            e
-            for e in tracker["events"]
-            if e["event"] == "bot" and e.get("metadata", {}).get(AGENT_METADATA_KEY)
-        ]
-        assert [e["text"] for e in agent_lines] == ["Hola María, soy Ana. Reviso tu pedido."]
-
-        # closing hands the conversation back: the bot says so, in Spanish, and answers again
-        closed = await agent_api.post(f"/tickets/{ticket['ticket_id']}/close", headers=agent)
-        assert closed.status == 200, await closed.text()
-        assert await customer("gracias") == [
-            "Ya estoy de vuelta: el asistente automático vuelve a encargarse de este chat. "
-            "¿En qué te ayudo?",
-            "¡De nada! ¿Te puedo ayudar con algo más?",
-        ]
-        tracker = stack.tracker("maria")
-        assert tracker["paused"] is False and not tracker["slots"]["handed_off"]
-        assert queue_length(handoff_db, "agents_es") == 0
-        assert handoff_db.get("{lingodesk}:conversation:maria") is None
+        customer = Customer(http, stack)
+        await angry_customer_is_queued(customer, stack)
+        ticket = await agent_claims_the_ticket(agent_api, handoff_db, agent)
+        await paused_bot_passes_the_customer_to_the_agent(customer, agent_api, ticket, agent)
+        await agent_reply_reaches_the_customer_next_turn(customer, agent_api, ticket, agent)
+        await closing_hands_the_conversation_back(customer, agent_api, handoff_db, ticket, agent)
     handoff_db.close()

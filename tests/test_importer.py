@@ -21,9 +21,7 @@ def test_held_out_test_files_are_not_training_data():
     test_texts = {
         m.get("text")
         for path in (REPO_ROOT / "data" / "test").glob("*.yml")
-        for m in RasaFileImporter(training_data_paths=[str(path)])
-        .get_nlu_data()
-        .nlu_examples
+        for m in RasaFileImporter(training_data_paths=[str(path)]).get_nlu_data().nlu_examples
     }
     trained_texts = {m.get("text") for m in training.nlu_examples}
     assert test_texts and not (test_texts & trained_texts)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis
 
-from benchmarks.load import check_trackers, drive, lock_contention, plan, summarize
-from bot.services import RedisServer
+from benchmarks.load_checks import check_and_summarize, lock_contention
+from benchmarks.load_client import drive, plan
+from bot.supervisor import RedisServer
 from tests.deployments import OperatedStack
 
 pytest_plugins = ["tests.redis_server", "tests.operations"]
@@ -27,15 +27,9 @@ pytest_plugins = ["tests.redis_server", "tests.operations"]
 def test_concurrent_customers_are_answered_and_every_tracker_is_complete(
     shipped_stack: OperatedStack,
 ) -> None:
-    scripts, double_indexes = plan(conversations=16, turns=4, double_send=0.25, seed=7)
-    senders = [f"quick-load-{i}" for i in range(len(scripts))]
-    doubles = {senders[i] for i in double_indexes}
-    conversations, wall = asyncio.run(
-        drive([shipped_stack.url], dict(zip(senders, scripts)), doubles, 16, timeout=120)
-    )
-    with redis.Redis(port=shipped_stack.redis.port) as client:
-        check = check_trackers(client, conversations, doubles)
-    summary = summarize(conversations, wall, check.handed_off)
+    scripts, doubles = plan(16, turns=4, double_send=0.25, seed=7, sender_prefix="quick-load-")
+    conversations, wall = asyncio.run(drive([shipped_stack.url], scripts, doubles, 16, timeout=120))
+    check, summary = check_and_summarize(shipped_stack.redis.port, conversations, wall, doubles)
     assert summary["messages"] == 64 and summary["errors"] == 0, summary
     assert summary["unanswered"] == 0, summary
     assert check.problems == {}

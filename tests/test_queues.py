@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from bot.services import RedisServer
+from bot.supervisor import RedisServer
 from handoff.config import RoutingConfig
 from handoff.errors import (
     InvalidTicketError,
     NotTicketOwnerError,
+    QueueError,
     QueueUnavailableError,
     TicketNotFoundError,
     UnknownQueueError,
@@ -190,6 +191,19 @@ async def test_closing_acknowledges_and_frees_the_conversation(
     # the customer gets angry again later: a new ticket, not an update of the closed one
     second = await queues.submit(ticket("conv-5"))
     assert second.outcome == "created" and second.ticket.ticket_id != first.ticket_id
+
+
+async def test_a_conversations_open_ticket_is_found_until_it_closes(queues: TicketQueues) -> None:
+    assert await queues.open_ticket("conv-9") is None
+    opened = (await queues.submit(ticket("conv-9", priority=2))).ticket
+    found = await queues.open_ticket("conv-9")
+    assert found is not None and (found.ticket_id, found.priority) == (opened.ticket_id, 2)
+    await queues.claim("agents_de", "ana")
+    assert (await queues.open_ticket("conv-9")).status == "claimed"
+    await queues.close(opened.ticket_id, "ana")
+    assert await queues.open_ticket("conv-9") is None
+    with pytest.raises(QueueError, match="not a conversation id"):
+        await queues.open_ticket("../conv-9")
 
 
 async def test_queue_length_and_waiting_time(queues: TicketQueues) -> None:

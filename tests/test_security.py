@@ -10,7 +10,6 @@ import json
 import logging
 import re
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -24,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import cli
-from bot.services import free_port
+from bot.supervisor import Service, action_server_command, free_port
 from handoff.config import ConfigError
 from handoff.config_loader import load_config
 from handoff.redaction import REMOVED, RedactingFilter, install_log_redaction, redact
@@ -228,21 +227,10 @@ def test_token_and_origins_come_from_the_environment() -> None:
 @pytest.fixture
 def action_server() -> Iterator[int]:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.action_server", "--port", str(port)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not listening_addresses(port):
-            assert process.poll() is None and time.monotonic() < deadline, "no action server"
-            time.sleep(0.2)
+    with Service("action server", action_server_command(port), cwd=REPO_ROOT, quiet=True) as server:
+        # Ready once it listens at all: where it listens is what the test checks.
+        server.wait_until(lambda: bool(listening_addresses(port)), 60, "listen", interval=0.2)
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_action_server_listens_on_loopback_only(action_server: int) -> None:

@@ -17,55 +17,28 @@ Every test saves a screenshot under test-output/widget/.
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
-from bot.web import WidgetServer
+from benchmarks.assistant import prepare_project
 from tests.servers import (
-    LANGUAGE_ID_MODEL,
-    REPO_ROOT,
     RasaStack,
     http_json,
-    prepare_project,
-    prepare_shipped_assistant,
     train,
 )
+from tests.widget_browser import (
+    BROWSER_TEST_MARKS,
+    REPLY_TIMEOUT_MS,
+    WIDGET_ASSISTANT,
+    Shop,
+    record_typing_indicator,
+)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is missing"),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is missing"),
-]
-
-SCREENSHOTS = REPO_ROOT / "test-output" / "widget"
-WIDGET_ASSISTANT = Path(__file__).resolve().parent / "widget_assistant"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Rasa answers in well under a second on a quiet machine; CI machines are not quiet.
-REPLY_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def model_cache(pytestconfig: pytest.Config) -> Path | None:
-    """Trained models survive between test runs (keyed by the project's files), unless pytest
-    runs without its cache (``-p no:cacheprovider``)."""
-    cache = getattr(pytestconfig, "cache", None)
-    return cache.mkdir("lingodesk-models") if cache is not None else None
+pytestmark = BROWSER_TEST_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -83,145 +56,6 @@ def widget_stack(
     train(project, cache_dir=model_cache)
     with RasaStack(project, actions_module="widget_actions") as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-def shipped_stack(
-    tmp_path_factory: pytest.TempPathFactory, model_cache: Path | None
-) -> Iterator[RasaStack]:
-    """Rasa + lingodesk's action server + Redis serving the shipped assistant (fast NLU)."""
-    if not LANGUAGE_ID_MODEL.is_file():
-        pytest.skip(f"{LANGUAGE_ID_MODEL} is missing: scripts/setup builds it")
-    project = prepare_shipped_assistant(tmp_path_factory.mktemp("shipped-assistant"))
-    train(project, cache_dir=model_cache)
-    with RasaStack(project) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[WidgetServer]:
-    with WidgetServer(port=0) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium; module-scoped so its event loop is gone before other test modules."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-class Shop:
-    """The demo shop page in one browser context (one customer), with the widget's parts."""
-
-    def __init__(self, page: Page, stack: RasaStack, name: str) -> None:
-        self.page = page
-        self.stack = stack
-        self.name = name
-        self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    @property
-    def launcher(self) -> Locator:
-        return self.page.locator(".ld-launcher")
-
-    @property
-    def panel(self) -> Locator:
-        return self.page.get_by_role("dialog")
-
-    @property
-    def log(self) -> Locator:
-        return self.page.get_by_role("log")
-
-    @property
-    def input(self) -> Locator:
-        return self.page.locator(".ld-input")
-
-    def messages(self, role: str) -> Locator:
-        return self.page.locator(f".ld-message.ld-{role}")
-
-    def open(self) -> None:
-        self.launcher.click()
-        expect(self.panel).to_be_visible()
-        expect(self.input).to_be_focused()
-
-    def say(self, text: str) -> None:
-        self.input.fill(text)
-        self.input.press("Enter")
-
-    def bot_says(self, pattern: str | re.Pattern[str], role: str = "bot") -> Locator:
-        message = self.messages(role).filter(has_text=pattern).last
-        expect(message).to_be_visible(timeout=REPLY_TIMEOUT_MS)
-        return message
-
-    def session_id(self) -> str:
-        return self.state()["sessionId"]
-
-    def state(self) -> dict[str, Any]:
-        """What the widget keeps in local storage."""
-        stored = self.page.evaluate(
-            "() => localStorage.getItem(Object.keys(localStorage).find("
-            "(key) => key.startsWith('lingodesk:')))"
-        )
-        return json.loads(stored)
-
-    def user_events(self) -> list[dict[str, Any]]:
-        """The customer's messages as Rasa stored them (HTTP API)."""
-        events = self.stack.tracker(self.session_id())["events"]
-        return [event for event in events if event["event"] == "user"]
-
-    def screenshot(self, suffix: str = "") -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{self.name}{suffix}.png"
-        self.page.screenshot(path=path)
-        return path
-
-
-@pytest.fixture
-def shop(
-    browser: Browser, web: WidgetServer, request: pytest.FixtureRequest
-) -> Iterator[Callable[..., Shop]]:
-    """Opens the demo shop for a new customer: ``shop(lang, locale, stack, dev=False)``.
-
-    Each call is a fresh browser context (no local storage), so every test starts a new
-    conversation. A screenshot named after the test is saved when the test ends, pass or fail.
-    """
-    opened: list[tuple[BrowserContext, Shop]] = []
-
-    def open_shop(lang: str, locale: str, stack: RasaStack, dev: bool = False) -> Shop:
-        context = browser.new_context(locale=locale, viewport={"width": 1100, "height": 760})
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        customer = Shop(page, stack, request.node.name.removeprefix("test_"))
-        params = {"lang": lang, **({"dev": "1"} if dev else {})}
-        page.goto(web.demo_url(stack.url, **params))
-        expect(customer.launcher).to_be_visible()
-        opened.append((context, customer))
-        return customer
-
-    yield open_shop
-    for context, customer in opened:
-        customer.screenshot()
-        context.close()
-        assert customer.errors == [], f"JavaScript errors on the page: {customer.errors}"
-
-
-def record_typing_indicator(page: Page) -> None:
-    """Notes in the page whether the typing indicator ever shows (it may show for only a few
-    milliseconds on a quiet machine, too briefly to poll for)."""
-    page.evaluate(
-        """() => {
-            const typing = document.querySelector('.lingodesk-widget-host')
-                .shadowRoot.querySelector('.ld-typing');
-            window.typingShown = false;
-            new MutationObserver(() => { if (!typing.hidden) window.typingShown = true; })
-                .observe(typing, { attributes: true, attributeFilter: ['hidden'] });
-        }"""
-    )
 
 
 def test_english_conversation_with_quick_replies_image_and_link(
@@ -462,56 +296,3 @@ def test_handoff_contract_queue_agent_and_bot_back(
     back = customer.bot_says("übernimmt wieder", role="system")
     expect(back).to_have_attribute("data-kind", "bot_back")
     expect(customer.page.locator(".ld-subtitle")).to_have_text("Virtueller Assistent")
-
-
-ANGRY_GERMAN_CUSTOMER = "Unverschämt! Gib mir einen echten Menschen, der Bot bringt nix!"
-
-
-def hand_off_angry_customer(customer: Shop) -> Locator:
-    """The angry customer writes; returns the widget's message for the handoff notice, after
-    checking that lingodesk's routing actions really queued and paused the conversation."""
-    customer.open()
-    customer.say(ANGRY_GERMAN_CUSTOMER)
-    expect(customer.messages("user")).to_have_count(1)
-    tracker: dict[str, Any] = {}
-
-    def handed_off() -> bool:
-        tracker.update(customer.stack.tracker(customer.session_id()))
-        return bool(tracker["slots"].get("handed_off")) and tracker["paused"]
-
-    deadline = time.monotonic() + REPLY_TIMEOUT_MS / 1000
-    while not handed_off() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert handed_off(), f"no handoff; last events: {tracker['events'][-6:]}"
-    assert tracker["slots"]["language"] == "de"
-    notice_text = [e["text"] for e in tracker["events"] if e["event"] == "bot"][-1]
-    notice = customer.page.locator(".ld-message").filter(has_text=notice_text[:40]).last
-    expect(notice).to_be_visible(timeout=REPLY_TIMEOUT_MS)
-    expect(notice).to_contain_text(notice_text)
-    return notice
-
-
-def test_angry_customer_is_handed_to_a_human(
-    shop: Callable[..., Shop], shipped_stack: RasaStack
-) -> None:
-    """The shipped assistant and lingodesk's routing actions: an angry German customer asking
-    for a person is queued for a German agent, and the widget shows what the server said."""
-    customer = shop("de", "de-DE", shipped_stack, dev=True)
-    notice = hand_off_angry_customer(customer)
-    expect(notice).to_contain_text(re.compile(r"\d"))  # the queue position
-    expect(customer.page.locator(".ld-typing")).to_be_hidden()
-    # The developer view shows what lingodesk's language detector and the classifier made of it.
-    dev = customer.messages("user").last.locator(".ld-dev")
-    expect(dev).to_contain_text(re.compile(r"Language\s*de \d+%"), timeout=REPLY_TIMEOUT_MS)
-    expect(dev).to_contain_text("request_human")
-
-
-def test_shipped_handoff_notice_follows_the_widget_contract(
-    shop: Callable[..., Shop], shipped_stack: RasaStack
-) -> None:
-    customer = shop("de", "de-DE", shipped_stack)
-    notice = hand_off_angry_customer(customer)
-    expect(notice).to_have_attribute("data-kind", "handoff_queued")
-    expect(customer.page.locator(".ld-subtitle")).to_have_text(
-        re.compile(r"Warten auf einen Mitarbeiter · Position \d+")
-    )

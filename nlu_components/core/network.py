@@ -1,4 +1,4 @@
-"""One shared encoder pass, three task heads."""
+"""One shared encoder pass, four task heads."""
 
 from __future__ import annotations
 
@@ -9,23 +9,31 @@ from nlu_components.core.examples import SENTIMENT_LABELS
 
 
 class TaskHeads(nn.Module):
-    """Intent and sentiment from the pooled sentence vector; entity tags from each sub-token."""
+    """Intent, sentiment and the signals (anger, wants_human, threat: independent sigmoids)
+    from the pooled sentence vector; entity tags from each sub-token."""
 
-    def __init__(self, hidden_size: int, n_intents: int, n_tags: int, dropout: float) -> None:
+    def __init__(
+        self, hidden_size: int, n_intents: int, n_tags: int, dropout: float, n_signals: int = 0
+    ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.intent = nn.Linear(hidden_size, n_intents)
         self.sentiment = nn.Linear(hidden_size, len(SENTIMENT_LABELS))
         self.entities = nn.Linear(hidden_size, n_tags)
+        # Drawn from a forked RNG: the other heads' weights, and every later random draw of
+        # a training run, are those of a model without signals.
+        with torch.random.fork_rng(devices=[]):
+            self.signals = nn.Linear(hidden_size, n_signals)
 
     def forward(
         self, pooled: torch.Tensor, token_states: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         pooled = self.dropout(pooled)
         return (
             self.intent(pooled),
             self.sentiment(pooled),
             self.entities(self.dropout(token_states)),
+            self.signals(pooled),
         )
 
 
@@ -42,8 +50,9 @@ class MultitaskNetwork(nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (intent logits [B, I], sentiment logits [B, 3], tag logits [B, T, K])."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (intent logits [B, I], sentiment logits [B, 3], tag logits [B, T, K],
+        signal logits [B, S])."""
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return self.heads(self.pool(states, attention_mask), states)
 

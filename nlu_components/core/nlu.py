@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from nlu_components.core.bio import tag_names
 from nlu_components.core.encoder import LoadedEncoder, fingerprint, load_encoder
-from nlu_components.core.examples import Example, NLUPrediction
+from nlu_components.core.examples import SIGNALS, Example, NLUPrediction
 from nlu_components.core.network import MultitaskNetwork, TaskHeads
 from nlu_components.core.predictor import Predictor
 from nlu_components.core.settings import (
@@ -79,7 +79,8 @@ class MultitaskNLU:
         if not intents and not any(e.sentiment or e.entities for e in examples):
             raise ValueError("No training example has an intent, sentiment or entity label.")
         entity_labels = [span.label for e in examples for span in (e.entities or [])]
-        self.labels = LabelMaps(intents=intents, tags=tag_names(entity_labels))
+        signals = [name for name in SIGNALS if any(name in e.signals for e in examples)]
+        self.labels = LabelMaps(intents=intents, tags=tag_names(entity_labels), signals=signals)
         self._build(self.labels)
         assert self._model is not None and self._encoder is not None
         report = train_multitask(
@@ -122,6 +123,7 @@ class MultitaskNLU:
             len(labels.intents),
             len(labels.tags),
             self.training_settings.dropout,
+            len(labels.signals),
         )
         self._encoder = encoder
         self._model = MultitaskNetwork(peft_encoder, heads, encoder.pooling)
@@ -180,6 +182,7 @@ class MultitaskNLU:
                 "intents": self.labels.intents,
                 "tags": self.labels.tags,
                 "sentiments": self.labels.sentiments,
+                "signals": self.labels.signals,
             },
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -220,7 +223,11 @@ class MultitaskNLU:
         try:
             adapter = load_file(directory / ADAPTER_FILE)
             set_peft_model_state_dict(model._model.encoder, adapter)
-            model._model.heads.load_state_dict(load_file(directory / HEADS_FILE))
+            heads = load_file(directory / HEADS_FILE)
+            for name, empty in model._model.heads.state_dict().items():
+                if empty.numel() == 0:  # a head without outputs (a model saved before signals)
+                    heads.setdefault(name, empty)
+            model._model.heads.load_state_dict(heads)
             model._adapter_state = adapter
         except (OSError, RuntimeError, ValueError, SafetensorError) as error:
             raise ModelFilesError(f"Cannot read trained weights in {directory}: {error}") from error

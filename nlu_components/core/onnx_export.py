@@ -30,12 +30,13 @@ logger = logging.getLogger(__name__)
 
 # Part of the export cache's file names: bump it when what export writes changes, so a cache
 # never serves a file written by older code.
-EXPORT_VERSION = "opset17-bertfused"
-OUTPUT_NAMES = ("intent_logits", "sentiment_logits", "tag_logits")
+EXPORT_VERSION = "opset17-bertfused-signals"
+OUTPUT_NAMES = ("intent_logits", "sentiment_logits", "tag_logits", "signal_logits")
 _OUTPUT_AXES = {
     "intent_logits": {0: "batch"},
     "sentiment_logits": {0: "batch"},
     "tag_logits": {0: "batch", 1: "sequence"},
+    "signal_logits": {0: "batch"},
 }
 # What the optimizer looks for in the mask path (and what BERT used before transformers 5):
 # a large negative number added to the scores of padding, not -inf (no NaN on empty rows).

@@ -98,7 +98,12 @@ class Predictor:
         self.serving = serving
         self.backend = "torch"
         self._session = None
-        head_sizes = (len(labels.intents), model.heads.sentiment.out_features, len(labels.tags))
+        head_sizes = (
+            len(labels.intents),
+            model.heads.sentiment.out_features,
+            len(labels.tags),
+            len(labels.signals),
+        )
         self._kept_outputs = [i for i, size in enumerate(head_sizes) if size]
         self._onnx_output_names = [OUTPUT_NAMES[i] for i in self._kept_outputs]
         if serving.backend != "torch":
@@ -157,7 +162,12 @@ class Predictor:
             )
             # A head without classes was not exported: its logits are empty.
             batch, length = input_ids.shape
-            logits = [np.zeros((batch, 0)), np.zeros((batch, 0)), np.zeros((batch, length, 0))]
+            logits = [
+                np.zeros((batch, 0)),
+                np.zeros((batch, 0)),
+                np.zeros((batch, length, 0)),
+                np.zeros((batch, 0)),
+            ]
             for i, values in zip(self._kept_outputs, kept):
                 logits[i] = values
             return logits
@@ -187,9 +197,10 @@ class Predictor:
             self.encoder_settings.max_length,
             self.encoder_settings.max_chars,
         )
-        intent_logits, sentiment_logits, tag_logits = self._logits(
+        intent_logits, sentiment_logits, tag_logits, signal_logits = self._logits(
             encoded.input_ids, encoded.attention_mask
         )
+        signal_probs = 1.0 / (1.0 + np.exp(-signal_logits))
         intent_probs = _softmax(intent_logits)
         sentiment_probs = _softmax(sentiment_logits)
         tag_probs = _softmax(tag_logits)
@@ -215,6 +226,10 @@ class Predictor:
                     entities=tags_to_spans(
                         [word for word, _ in kept], tags, word_tag_probs.max(axis=-1)
                     ),
+                    signals={
+                        name: float(signal_probs[row, i])
+                        for i, name in enumerate(self.labels.signals)
+                    },
                 )
             )
         return results

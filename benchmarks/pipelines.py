@@ -3,8 +3,8 @@ lingodesk's multitask model (through exactly the core code the Rasa component us
 Rasa's default pipeline (:mod:`benchmarks.rasa_default`), and what serving it costs.
 
 Both pipelines have the same interface (``fit``, ``predict(texts, words)``, ``save``), so a
-suite's splits and metrics are written once for both. The metrics live in
-:mod:`bot.evaluation`, shared with ``lingodesk evaluate``.
+suite's splits and metrics are written once for both. The data readers, metrics and the
+result type live in :mod:`evaluation`, shared with ``lingodesk evaluate``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO_ROOT
+from evaluation.metrics import percentile
+from evaluation.results import SuiteResult
 
 DEFAULT_ENCODER = str(REPO_ROOT / "models" / "multilingual-e5-small")
 LINGODESK = "lingodesk"
@@ -116,11 +118,6 @@ def directory_mb(directory: Path) -> float:
     return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file()) / 2**20
 
 
-def percentile(values: Sequence[float], q: int) -> float:
-    """The ``q``-th percentile (inclusive method, as the latency suite reports them)."""
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 def serving_stats(
     model: Any,
     texts: Sequence[str],
@@ -162,15 +159,22 @@ def footprint(model: Any, saved: Path) -> dict[str, float]:
     return sizes
 
 
-def serving_line(result: dict[str, Any]) -> str:
-    """The :func:`serving_stats` of a suite's result, in one line for its table."""
-    encoder = f" + encoder {result['encoder_mb']:.0f} MB" if "encoder_mb" in result else ""
-    return (
-        f"parse batch 1: p50 {result['parse_p50_ms']:.1f} ms, "
-        f"p95 {result['parse_p95_ms']:.1f} ms; model {result['model_mb']:.1f} MB{encoder}; "
-        f"peak memory {result['peak_memory_mb']:.0f} MB"
-    )
-
-
-def mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
+def trained_result(
+    args: argparse.Namespace,
+    model: Any,
+    timed: Sequence[str],
+    timed_words: Sequence[Sequence[tuple[int, int]]] | None = None,
+    **result: Any,
+) -> dict[str, Any]:
+    """An NLU suite's JSON: ``result``'s fields of :class:`~evaluation.results.SuiteResult`
+    (split, training, scores, config), the run's suite, pipeline and ``--quick``, and what
+    serving ``model`` costs, timed on ``timed`` (:func:`serving_stats`)."""
+    serving = serving_stats(model, timed, timed_words)
+    return SuiteResult(
+        suite=args.suite,
+        pipeline=args.pipeline,
+        quick=args.quick,
+        serving=serving,
+        peak_memory_mb=peak_memory_mb(),
+        **result,
+    ).as_dict()
