@@ -1,9 +1,11 @@
 """`lingodesk`: the command-line entry point.
 
-lingodesk run      train if needed, start Redis (if none), the action server, Rasa and the
-                   demo shop page with the chat widget
+lingodesk run      train if needed, start Redis (if none), the action server, Rasa, the
+                   agents' API and the demo shop page with the chat widget
 lingodesk train    train the assistant when its data or config changed
 lingodesk evaluate per-language NLU report of a trained model (after `rasa test nlu`)
+lingodesk agents   agents' accounts, API tokens and the audit log (bot/agent/accounts_cli.py)
+lingodesk desk     work the handoff queues from a terminal (bot/agent/cli.py)
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ import urllib.request
 from pathlib import Path
 
 from bot import evaluate_command as evaluate
-from bot.agent.api import RASA_TOKEN_ENV
+from bot.agent import accounts_cli
+from bot.agent import cli as desk_cli
+from bot.agent.api import DEFAULT_PORT, RASA_TOKEN_ENV, DevelopmentAccountError
+from bot.agent.startup import agent_api_service, prepare_accounts, wait_for_agent_api
+from bot.environment import is_production
 from bot.logs import LOGGING_CONFIG
 from bot.stores import redis_settings
 from bot.supervisor import (
@@ -33,10 +39,9 @@ from bot.supervisor import (
 from bot.training import TrainingError, latest_model, needs_training
 from bot.training import train as train_project
 from bot.web import WidgetServer
+from handoff.config_loader import load_config
+from handoff.errors import QueueError
 
-# "production" makes every lingodesk safeguard mandatory (see rasa_api_options); anything
-# else is local development.
-ENVIRONMENT_ENV = "LINGODESK_ENV"
 # Origins (space-separated) the browser may call Rasa from: the sites showing the chat widget.
 CORS_ENV = "LINGODESK_CORS_ORIGINS"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -56,10 +61,6 @@ def _environment() -> dict[str, str]:
         # terminal; JSON is what handoff/redaction.py can strip of conversation content.
         env.setdefault("FORCE_JSON_LOGGING", "1")
     return env
-
-
-def is_production(env: dict[str, str]) -> bool:
-    return env.get(ENVIRONMENT_ENV, "").strip().lower() == "production"
 
 
 def rasa_api_options(interface: str, env: dict[str, str]) -> list[str]:
@@ -150,11 +151,21 @@ def _require_trained_model(args: argparse.Namespace) -> None:
         raise ServiceError("No trained model in models/: run `lingodesk train` first.")
 
 
+def _prepare_accounts(env: dict[str, str]) -> tuple[str, str] | None:
+    """The agents' accounts before their API starts (bot/agent/startup.py)."""
+    try:
+        return prepare_accounts(load_config(environ=env), is_production(env))
+    except DevelopmentAccountError as error:
+        raise ServiceError(str(error)) from error
+    except QueueError as error:
+        raise ServiceError(f"cannot read the agents' accounts: {error}") from error
+
+
 def _start_servers(
     services: Supervisor, args: argparse.Namespace, env: dict[str, str], api_options: list[str]
 ) -> None:
-    """The action server and Rasa (started together: Rasa takes the longer), once both answer
-    and Rasa has loaded its model. Their output goes to this terminal."""
+    """The action server, Rasa and the agent API (started together: Rasa takes the longest),
+    once all answer and Rasa has loaded its model. Their output goes to this terminal."""
     project = Path(args.project)
     actions = services.start(
         Service("action server", action_server_command(args.actions_port), cwd=project, env=env)
@@ -165,8 +176,10 @@ def _start_servers(
         "--logging-config-file", str(LOGGING_CONFIG), *api_options,
     )  # fmt: skip
     rasa = services.start(Service("Rasa server", rasa_command_line, cwd=project, env=env))
-    actions.wait_for_url(f"http://127.0.0.1:{args.actions_port}/health", ACTION_SERVER_STARTUP)
     rasa_url = f"http://{_local_address(args.interface)}:{args.port}"
+    agent_api = services.start(agent_api_service(args.agent_port, env, rasa_url))
+    actions.wait_for_url(f"http://127.0.0.1:{args.actions_port}/health", ACTION_SERVER_STARTUP)
+    wait_for_agent_api(agent_api, args.agent_port)
     rasa.wait_for_url(f"{rasa_url}/", RASA_STARTUP)
     _require_model(rasa_url, env)
 
@@ -181,10 +194,25 @@ def _serve_demo_page(port: int) -> WidgetServer:
         ) from error
 
 
-def _print_where_to_talk(web: WidgetServer, port: int) -> None:
+def _announce(account: tuple[str, str] | None) -> None:
+    """Show a just-created development account's password, once, before anything else can
+    fail (training takes minutes)."""
+    if account:
+        print(
+            f"Created the development account {account[0]} with the password {account[1]}\n"
+            "  (shown once; an admin. Add real accounts with `lingodesk agents add NAME --role "
+            "agent --team agents_de`,\n  then remove this one: production refuses to start "
+            "while it exists.)",
+            flush=True,
+        )
+
+
+def _print_where_to_talk(web: WidgetServer, port: int, agent_port: int) -> None:
     print(
         "\nlingodesk is up.\n"
         f"  Demo shop with the chat widget: {web.demo_url(f'http://127.0.0.1:{port}')}\n"
+        f"  Agents' API: http://127.0.0.1:{agent_port}  (a token: `lingodesk agents token "
+        "NAME`; then LINGODESK_AGENT_TOKEN=... lingodesk desk queues)\n"
         f"  Rasa REST channel: http://127.0.0.1:{port}/webhooks/rest/webhook\n"
         f"  Try: curl -s http://127.0.0.1:{port}/webhooks/rest/webhook "
         '-d \'{"sender": "me", "message": "wo ist meine Bestellung?"}\'\n'
@@ -208,10 +236,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         api_options = rasa_api_options(args.interface, env)
         _start_redis_unless_running(services, Path(args.project))
+        _announce(_prepare_accounts(env))
         _require_trained_model(args)
         _start_servers(services, args, env, api_options)
         web = _serve_demo_page(args.web_port)
-        _print_where_to_talk(web, args.port)
+        _print_where_to_talk(web, args.port, args.agent_port)
         services.wait_for_exit()
         print("A service stopped unexpectedly; shutting down.", file=sys.stderr)
         return 1
@@ -228,6 +257,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["desk"]:  # its own options (--url) go to its own parser
+        return desk_cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="lingodesk", description=__doc__.splitlines()[0])
     parser.add_argument("--project", default=".", help="the assistant's directory (repo root)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -248,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_parser.add_argument("--no-train", action="store_true", help="serve the latest model")
     run_parser.add_argument("--web-port", type=int, default=8080, help="demo shop page port")
+    run_parser.add_argument("--agent-port", type=int, default=DEFAULT_PORT, help="agents' API port")
     run_parser.set_defaults(handler=run)
 
     train_parser = commands.add_parser("train", help="train when data or config changed")
@@ -259,6 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     evaluate.add_arguments(evaluate_parser)
     evaluate_parser.set_defaults(handler=evaluate.run)
+
+    agents_parser = commands.add_parser("agents", help="agents' accounts, tokens, audit log")
+    accounts_cli.add_arguments(agents_parser)
+    agents_parser.set_defaults(handler=accounts_cli.run)
+
+    desk_parser = commands.add_parser("desk", help="work the handoff queues (agent API client)")
+    desk_parser.add_argument("desk_args", nargs=argparse.REMAINDER, help="see lingodesk desk -h")
+    desk_parser.set_defaults(handler=lambda args: desk_cli.main(args.desk_args))
 
     args = parser.parse_args(argv)
     return args.handler(args)

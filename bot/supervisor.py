@@ -54,11 +54,6 @@ def action_server_command(port: int, actions: str | None = None) -> list[str]:
     return [*command, "--actions", actions] if actions else command
 
 
-def agent_api_command(port: int, host: str = "127.0.0.1") -> list[str]:
-    """The agents' HTTP API (bot/agent/api.py); it needs ``LINGODESK_AGENT_TOKEN``."""
-    return [sys.executable, "-m", "bot.agent.api", "--host", host, "--port", str(port)]
-
-
 def single_core_environment(**extra: str) -> dict[str, str]:
     """The environment for servers sharing a small machine with others (several servers side
     by side, a benchmark's client, tests): one thread per process, no OpenMP busy-waiting, no

@@ -28,7 +28,20 @@ class TicketNotFoundError(QueueError):
 
 
 class NotTicketOwnerError(QueueError):
-    """The agent does not hold this ticket (never claimed it, or lost it after the timeout)."""
+    """The agent does not hold this ticket (never claimed it, or lost it after the timeout).
+
+    `status` is the ticket's (waiting, claimed, closed) and `holder` who has it, if anyone: the
+    message names the holder, so a caller answering someone outside the team leaves it out."""
+
+    def __init__(self, message: str, status: str = "", holder: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.holder = holder
+
+
+class CorruptTicketError(QueueError):
+    """A ticket read back from Redis does not pass validation (written by something else, or
+    tampered with): it is not used, so its fields never reach a URL or a key."""
 
 
 def check_queue(queue: str, known_queues: Iterable[str]) -> None:

@@ -14,6 +14,8 @@ them live in one slot of a Redis Cluster and each multi-key script stays on one 
   sign of life (ms); left on close and transfer.
 - ``{<p>}:agents:<queue>`` (sorted set): agents, scored by their last claim or heartbeat
   (ms); pruned after a day of silence.
+- ``{<p>}:handed_back:<id>`` (string): the closed ticket's conversation went back to the bot;
+  lives as long as the closed ticket.
 - ``{<p>}:outbox:<conv id>`` (list): agent messages waiting for a pull channel's next turn;
   expires ``outbox_ttl_days`` after the last one.
 
@@ -41,7 +43,7 @@ from typing import Any
 import redis.asyncio as redis
 
 from handoff.config import PRIORITIES, HandoffConfig, RoutingConfig
-from handoff.errors import QueueError, TicketNotFoundError, check_queue
+from handoff.errors import CorruptTicketError, QueueError, TicketNotFoundError, check_queue
 from handoff.ids import is_conversation_id, is_ticket_id
 from handoff.redis_errors import translate_redis_errors
 from handoff.tickets import QueueStats, Submission, Ticket
@@ -59,9 +61,30 @@ def _lua(name: str, shared: tuple[str, ...] = ()) -> str:
     return "\n".join((LUA_DIR / f"{part}.lua").read_text(encoding="utf-8") for part in parts)
 
 
+def redis_key(prefix: str, kind: str, name: str) -> str:
+    """``{prefix}:kind:name``: every lingodesk key carries the prefix as one hash tag, so all of
+    them (queues, tickets, accounts, audit) live in one Redis Cluster slot and scripts and
+    transactions may touch any of them together."""
+    return f"{{{prefix}}}:{kind}:{name}"
+
+
 def waiting_score(priority: int, created_at: float) -> float:
     """The waiting set's score of a ticket (lua/rank.lua computes the same in Redis)."""
     return (TOP_PRIORITY - priority) * RANK_STEP + math.floor(created_at * 1000)
+
+
+def _checked(ticket_id: str, fields: Mapping[str, str]) -> Ticket:
+    """The ticket stored under `ticket_id`, once its ids pass the same checks as on the way
+    in: a hash planted or altered in Redis must not steer a URL or a key."""
+    try:
+        ticket = Ticket.from_fields(fields)
+    except (TypeError, ValueError) as error:  # a missing field, bad JSON or number
+        raise CorruptTicketError(f"stored ticket {ticket_id!r} is malformed: {error}") from error
+    if ticket.ticket_id != ticket_id or not is_ticket_id(ticket.ticket_id):
+        raise CorruptTicketError(f"stored ticket {ticket_id!r} holds another ticket id")
+    if not is_conversation_id(ticket.conversation_id):
+        raise CorruptTicketError(f"stored ticket {ticket_id!r} has a malformed conversation id")
+    return ticket
 
 
 def _now() -> tuple[float, int]:
@@ -107,16 +130,20 @@ class TicketQueues:
 
     # -- keys
     def _key(self, kind: str, name: str) -> str:
-        return f"{{{self.handoff.key_prefix}}}:{kind}:{name}"
+        return redis_key(self.handoff.key_prefix, kind, name)
 
     def _queue_keys(self, queue: str, *kinds: str) -> list[str]:
         check_queue(queue, self.config.known_queues)
         return [self._key(kind, queue) for kind in kinds]
 
-    def _ticket_key(self, ticket_id: str) -> str:
+    @staticmethod
+    def _ticket_id(ticket_id: str) -> str:
         if not is_ticket_id(ticket_id):
-            raise TicketNotFoundError(f"no ticket {ticket_id[:64]!r}")
-        return self._key("ticket", ticket_id)
+            raise TicketNotFoundError(f"no ticket {str(ticket_id)[:64]!r}")
+        return ticket_id
+
+    def _ticket_key(self, ticket_id: str) -> str:
+        return self._key("ticket", self._ticket_id(ticket_id))
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return await self._scripts[name](keys=keys, args=args)
@@ -175,7 +202,7 @@ class TicketQueues:
         fields = await self.redis.hgetall(self._ticket_key(ticket_id))
         if not fields:
             raise TicketNotFoundError(f"no ticket {ticket_id!r}")
-        return Ticket.from_fields(fields)
+        return _checked(ticket_id, fields)
 
     @translate_redis_errors
     async def exists(self, ticket_id: str) -> bool:
@@ -324,7 +351,7 @@ class TicketQueues:
         for ticket_id in await self.redis.zrange(waiting, 0, max(0, limit - 1)):
             fields = await self.redis.hgetall(self._key("ticket", ticket_id))
             if fields:
-                tickets.append(Ticket.from_fields(fields))
+                tickets.append(_checked(ticket_id, fields))
         return tickets
 
     @translate_redis_errors
@@ -358,6 +385,17 @@ class TicketQueues:
 
     async def all_stats(self) -> list[QueueStats]:
         return [await self.stats(queue) for queue in sorted(self.config.known_queues)]
+
+    @translate_redis_errors
+    async def mark_handed_back(self, ticket_id: str) -> None:
+        """Rasa took the closed ticket's conversation back (kept as long as a closed ticket)."""
+        ttl = int(self.handoff.closed_ticket_ttl_days * 86400)
+        await self.redis.set(self._key("handed_back", self._ticket_id(ticket_id)), 1, ex=ttl)
+
+    @translate_redis_errors
+    async def handed_back(self, ticket_id: str) -> bool:
+        """Whether the conversation of this closed ticket was handed back to the bot."""
+        return bool(await self.redis.exists(self._key("handed_back", self._ticket_id(ticket_id))))
 
     # -- agent messages for pull channels
     @translate_redis_errors

@@ -41,11 +41,13 @@ def translate_redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Awa
             if message.startswith("NO_TICKET"):
                 raise TicketNotFoundError("no such ticket") from error
             if message.startswith("CLOSED"):
-                raise NotTicketOwnerError("the ticket is closed") from error
+                raise NotTicketOwnerError("the ticket is closed", "closed") from error
             if message.startswith("NOT_OWNER"):
                 _, status, *owner = message.split(" ")
                 holder = f"it is {status}" + (f" by {owner[0]}" if owner and owner[0] else "")
-                raise NotTicketOwnerError(f"you do not hold this ticket: {holder}") from error
+                raise NotTicketOwnerError(
+                    f"you do not hold this ticket: {holder}", status, owner[0] if owner else ""
+                ) from error
             if isinstance(error, redis_errors.ReadOnlyError) or message.startswith(
                 _UNAVAILABLE_REPLIES
             ):

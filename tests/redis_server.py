@@ -27,7 +27,7 @@ HANDOFF_DB = 2
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/setup installs Debian's)")
+        pytest.fail("redis-server is not installed: run scripts/setup (it installs Debian's)")
     server = RedisServer(tmp_path_factory.mktemp("redis"), persistent=True).start()
     yield server
     server.stop()

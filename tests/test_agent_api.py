@@ -1,69 +1,26 @@
-"""The agent API and CLI against a real Redis and a recording stand-in for Rasa's HTTP API.
-
-The stand-in only records what the API asks Rasa to do and serves a tracker; what Rasa then
-does with it (the customer seeing the message, the bot resuming) is covered end to end by
-tests/test_handoff_e2e.py.
-"""
+"""The agent API and its CLIs against a real Redis and a recording stand-in for Rasa's HTTP
+API (tests/agents.py), served in-process. The attacks run against a real API process in
+tests/test_agent_security.py."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.agent import cli as agent_cli
-from bot.agent.api import MissingTokenError, create_app
+from bot import cli as lingodesk_cli
+from bot.agent.api import ApiSettings, create_app
 from bot.supervisor import RedisServer
-from handoff.config import RoutingConfig
 from handoff.queues import TicketQueues
-from handoff.tickets import AGENT_METADATA_KEY, Ticket
+from handoff.tickets import AGENT_METADATA_KEY
+from tests.agents import PASSWORD, RecordingRasa, add_account, bearer, config_for, escalate
 
 pytest_plugins = ["tests.redis_server"]
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
-
-TOKEN = "s3cret-agent-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class RecordingRasa:
-    """Serves `GET .../tracker` and records the calls that change a conversation."""
-
-    def __init__(self) -> None:
-        self.channel = "socketio"
-        self.calls: list[tuple[str, dict[str, str], Any]] = []
-        self.app = web.Application()
-        self.app.router.add_get("/conversations/{conv}/tracker", self.tracker)
-        self.app.router.add_post("/conversations/{conv}/tracker/events", self.record)
-        self.app.router.add_post("/conversations/{conv}/execute", self.record)
-
-    async def tracker(self, request: web.Request) -> web.Response:
-        events = [
-            {"event": "user", "text": "Wo bleibt mein Paket?!", "timestamp": 1.0},
-            {"event": "bot", "text": "Ich verbinde Sie ...", "timestamp": 2.0},
-            {"event": "user", "text": "Hallo?", "timestamp": 3.0},
-        ]
-        return web.json_response(
-            {
-                "sender_id": request.match_info["conv"],
-                "latest_input_channel": self.channel,
-                "events": events,
-            }
-        )
-
-    async def record(self, request: web.Request) -> web.Response:
-        self.calls.append((request.path, dict(request.query), await request.json()))
-        return web.json_response({})
-
-
-def config_for(url: str) -> RoutingConfig:
-    config = RoutingConfig()
-    handoff = dataclasses.replace(config.handoff, redis_url=url, redis_timeout_seconds=1)
-    return dataclasses.replace(config, handoff=handoff)
 
 
 @pytest.fixture
@@ -82,75 +39,51 @@ async def queues(redis_url: str) -> AsyncIterator[TicketQueues]:
     await queues.aclose()
 
 
+async def serve(redis_url: str, rasa_url: str) -> TestClient:
+    app = create_app(config_for(redis_url), ApiSettings(rasa_url=rasa_url))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
 @pytest.fixture
 async def api(redis_url: str, rasa: tuple[RecordingRasa, str]) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(create_app(config_for(redis_url), TOKEN, rasa[1])))
-    await client.start_server()
+    client = await serve(redis_url, rasa[1])
     yield client
     await client.close()
 
 
-async def escalate(queues: TicketQueues, conversation: str = "conv-1") -> Ticket:
-    ticket = Ticket(
-        ticket_id=Ticket.new_id(),
-        conversation_id=conversation,
-        queue="agents_de",
-        priority=2,
-        reason="The customer is angry.",
-        language="de",
-    )
-    return (await queues.submit(ticket)).ticket
-
-
-def agent(name: str) -> dict[str, str]:
-    return {**AUTH, "X-Agent": name}
-
-
-async def test_refuses_to_run_without_a_token(redis_url: str, monkeypatch) -> None:
-    with pytest.raises(MissingTokenError, match="LINGODESK_AGENT_TOKEN"):
-        create_app(config_for(redis_url), None)
-    monkeypatch.delenv("LINGODESK_AGENT_TOKEN", raising=False)
-    from bot.agent.api import main
-
-    with pytest.raises(SystemExit) as exited:
-        main([])
-    assert exited.value.code == 2
-
-
-async def test_requests_without_the_token_are_refused(api: TestClient) -> None:
-    assert (await api.get("/health")).status == 200
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
-        answer = await api.get("/queues", headers=headers)
-        assert answer.status == 401
-        assert "token" in (await answer.json())["error"]
+async def error(answer: Any) -> tuple[int, str]:
+    return answer.status, (await answer.json())["error"]
 
 
 async def test_an_agent_works_a_ticket_on_a_push_channel(
-    api: TestClient, queues: TicketQueues, rasa: tuple[RecordingRasa, str]
+    api: TestClient, queues: TicketQueues, rasa: tuple[RecordingRasa, str], redis_url: str
 ) -> None:
     recording, _ = rasa
+    ana = bearer(await add_account(redis_url, "ana", "agent", "agents_de"))
+    bruno = bearer(await add_account(redis_url, "bruno", "agent", "agents_de"))
     ticket = await escalate(queues)
     listed = {
-        q["queue"]: q for q in (await (await api.get("/queues", headers=AUTH)).json())["queues"]
+        q["queue"]: q for q in (await (await api.get("/queues", headers=ana)).json())["queues"]
     }
-    assert listed["agents_de"]["waiting"] == 1 and listed["agents_es"]["waiting"] == 0
+    assert list(listed) == ["agents_de"] and listed["agents_de"]["waiting"] == 1
 
-    claimed = await api.post("/queues/agents_de/claim", headers=agent("ana"))
+    claimed = await api.post("/queues/agents_de/claim", headers=ana)
     assert (await claimed.json())["ticket"]["ticket_id"] == ticket.ticket_id
-    assert (await api.post("/queues/agents_de/claim", headers=agent("bruno"))).status == 204
+    assert (await api.post("/queues/agents_de/claim", headers=bruno)).status == 204
 
-    context = await (await api.get(f"/tickets/{ticket.ticket_id}", headers=agent("ana"))).json()
+    context = await (await api.get(f"/tickets/{ticket.ticket_id}", headers=ana)).json()
     assert context["ticket"]["reason"] == "The customer is angry."
     assert context["ticket"]["priority_name"] == "high"
     assert [line["sender"] for line in context["conversation"]] == ["user", "bot", "user"]
+    assert [(h["who"], h["action"]) for h in context["history"]] == [("ana", "claim")]
 
     answer = await api.post(
-        f"/tickets/{ticket.ticket_id}/reply",
-        headers=agent("ana"),
-        json={"text": "Hallo, hier ist Ana."},
+        f"/tickets/{ticket.ticket_id}/reply", headers=ana, json={"text": "Hallo, hier ist Ana."}
     )
     assert (await answer.json()) == {"delivery": "pushed"}
-    path, query, events = recording.calls[-1]
+    path, query, events = recording.changes()[-1]
     assert path == "/conversations/conv-1/tracker/events"
     assert query == {"output_channel": "latest", "execute_side_effects": "true"}
     assert events == [
@@ -163,9 +96,9 @@ async def test_an_agent_works_a_ticket_on_a_push_channel(
         }
     ]
 
-    closed = await api.post(f"/tickets/{ticket.ticket_id}/close", headers=agent("ana"))
+    closed = await api.post(f"/tickets/{ticket.ticket_id}/close", headers=ana)
     assert (await closed.json())["ticket"]["status"] == "closed"
-    (say_back, query, body), (resume, _, events) = recording.calls[-2:]
+    (say_back, query, body), (resume, _, events) = recording.changes()[-2:]
     assert (say_back, query, body) == (
         "/conversations/conv-1/execute",
         {"output_channel": "latest"},
@@ -178,90 +111,204 @@ async def test_an_agent_works_a_ticket_on_a_push_channel(
 
 
 async def test_on_the_rest_channel_messages_wait_for_the_customers_next_turn(
-    api: TestClient, queues: TicketQueues, rasa: tuple[RecordingRasa, str]
+    api: TestClient, queues: TicketQueues, rasa: tuple[RecordingRasa, str], redis_url: str
 ) -> None:
     recording, _ = rasa
     recording.channel = "rest"
+    ana = bearer(await add_account(redis_url, "ana", "agent", "agents_de"))
     ticket = await escalate(queues)
-    await api.post("/queues/agents_de/claim", headers=agent("ana"))
+    await api.post("/queues/agents_de/claim", headers=ana)
     answer = await api.post(
-        f"/tickets/{ticket.ticket_id}/reply", headers=agent("ana"), json={"text": "Hallo!"}
+        f"/tickets/{ticket.ticket_id}/reply", headers=ana, json={"text": "Hallo!"}
     )
     assert (await answer.json()) == {"delivery": "next_turn"}
-    await api.post(f"/tickets/{ticket.ticket_id}/close", headers=agent("ana"))
+    await api.post(f"/tickets/{ticket.ticket_id}/close", headers=ana)
     assert await queues.pending_outbox("conv-1") == [
         {"text": "Hallo!", "agent": "ana", "ticket_id": ticket.ticket_id},
         {"response": "utter_bot_back"},
     ]
-    assert [path for path, _, _ in recording.calls] == ["/conversations/conv-1/tracker/events"]
+    assert [path for path, _, _ in recording.changes()] == ["/conversations/conv-1/tracker/events"]
 
 
-async def test_errors_are_clear(
-    api: TestClient, queues: TicketQueues, redis_server: RedisServer
+async def test_transfer_with_a_note_and_a_supervisors_reassignment(
+    api: TestClient, queues: TicketQueues, redis_url: str
 ) -> None:
-    async def error(answer) -> tuple[int, str]:
-        return answer.status, (await answer.json())["error"]
+    ana = bearer(await add_account(redis_url, "ana", "agent", "agents_de"))
+    gianni = bearer(await add_account(redis_url, "gianni", "agent", "agents_it"))
+    await add_account(redis_url, "giulia", "agent", "agents_it")
+    carla = bearer(await add_account(redis_url, "carla", "supervisor"))
+    ticket = await escalate(queues)
+    await api.post("/queues/agents_de/claim", headers=ana)
+    moved = await api.post(
+        f"/tickets/{ticket.ticket_id}/transfer",
+        headers=ana,
+        json={"queue": "agents_it", "note": "Scrive in italiano."},
+    )
+    assert moved.status == 200, await moved.text()
+    assert (await moved.json())["ticket"]["queue"] == "agents_it"
+    # Ana no longer sees it; the Italian team does.
+    assert (await api.get(f"/tickets/{ticket.ticket_id}", headers=ana)).status == 403
+    waiting = await (await api.get("/queues/agents_it/tickets", headers=gianni)).json()
+    assert [t["ticket_id"] for t in waiting["tickets"]] == [ticket.ticket_id]
+    # An agent may not reassign; a supervisor may, only to someone of the queue's team.
+    refused = await api.post(
+        f"/tickets/{ticket.ticket_id}/reassign", headers=gianni, json={"agent": "gianni"}
+    )
+    assert refused.status == 403
+    wrong_team = await api.post(
+        f"/tickets/{ticket.ticket_id}/reassign", headers=carla, json={"agent": "ana"}
+    )
+    assert await error(wrong_team) == (400, "'ana' is not an account that works agents_it")
+    given = await api.post(
+        f"/tickets/{ticket.ticket_id}/reassign", headers=carla, json={"agent": "giulia"}
+    )
+    assert (await given.json())["ticket"]["agent"] == "giulia"
+    history = (await (await api.get(f"/tickets/{ticket.ticket_id}", headers=carla)).json())[
+        "history"
+    ]
+    assert [(h["who"], h["action"], h.get("detail", h.get("account"))) for h in history] == [
+        ("ana", "claim", None),
+        ("ana", "transfer", "from agents_de: Scrive in italiano."),
+        ("carla", "reassign", "giulia"),
+    ]
 
-    status, message = await error(await api.post("/queues/agents_xx/claim", headers=agent("ana")))
+
+async def test_errors_are_clear_and_leak_nothing(
+    api: TestClient, queues: TicketQueues, redis_server: RedisServer, redis_url: str
+) -> None:
+    ana = bearer(await add_account(redis_url, "ana", "agent", "agents_de"))
+    bruno = bearer(await add_account(redis_url, "bruno", "agent", "agents_de"))
+    status, message = await error(await api.post("/queues/agents_xx/claim", headers=ana))
     assert status == 404 and "unknown queue 'agents_xx'" in message
     ticket = await escalate(queues)
-    await api.post("/queues/agents_de/claim", headers=agent("ana"))
+    await api.post("/queues/agents_de/claim", headers=ana)
     status, message = await error(
-        await api.post(
-            f"/tickets/{ticket.ticket_id}/reply", headers=agent("bruno"), json={"text": "Hi"}
-        )
+        await api.post(f"/tickets/{ticket.ticket_id}/reply", headers=bruno, json={"text": "Hi"})
     )
-    assert status == 409 and "claimed by ana" in message
-    bad_body = await api.post(
-        f"/tickets/{ticket.ticket_id}/reply", headers=agent("ana"), data="not json"
-    )
+    assert (status, message) == (409, "you do not hold this ticket: another agent has claimed it")
+    assert "ana" not in message
+    bad_body = await api.post(f"/tickets/{ticket.ticket_id}/reply", headers=ana, data="not json")
     assert (await error(bad_body))[0] == 400
-    no_agent = await api.post("/queues/agents_de/claim", headers=AUTH)
-    assert (await error(no_agent)) == (
-        400,
-        "the X-Agent header must name the agent (letters, digits, _.@-)",
+    empty = await api.post(f"/tickets/{ticket.ticket_id}/reply", headers=ana, json={"text": " "})
+    assert await error(empty) == (400, '"text" must be a non-empty string')
+    huge = await api.post(
+        f"/tickets/{ticket.ticket_id}/reply", headers=ana, json={"text": "x" * 70_000}
     )
-    assert (await api.get("/tickets/nope", headers=agent("ana"))).status == 404
+    assert (await error(huge))[0] == 400
+    assert (await api.get("/tickets/nope", headers=ana)).status == 404
+    assert (await api.get("/queues")).status == 401
     redis_server.stop()
     try:
-        status, message = await error(await api.get("/queues", headers=AUTH))
+        status, message = await error(await api.get("/queues", headers=ana))
     finally:
         redis_server.start()
-    assert status == 503 and "Redis is unreachable" in message
+    assert (status, message) == (503, "the ticket store is unavailable; try again shortly")
 
 
-async def test_rasa_unreachable_is_a_bad_gateway(redis_url: str, queues: TicketQueues) -> None:
-    app = create_app(config_for(redis_url), TOKEN, "http://127.0.0.1:9")
-    async with TestClient(TestServer(app)) as client:
-        ticket = await escalate(queues)
-        await client.post("/queues/agents_de/claim", headers=agent("ana"))
-        answer = await client.post(f"/tickets/{ticket.ticket_id}/close", headers=agent("ana"))
-        assert answer.status == 502 and "Rasa is unreachable" in (await answer.json())["error"]
-        # the ticket is closed; closing again retries the hand-back (and fails the same way)
-        assert (
-            await client.post(f"/tickets/{ticket.ticket_id}/close", headers=agent("ana"))
-        ).status == 502
+async def test_a_close_retried_after_rasa_failed_completes_the_hand_back_once(
+    redis_url: str, queues: TicketQueues, rasa: tuple[RecordingRasa, str]
+) -> None:
+    recording, rasa_url = rasa
+    ana = bearer(await add_account(redis_url, "ana", "agent", "agents_de"))
+    ticket = await escalate(queues)
+    rasa_down = await serve(redis_url, "http://127.0.0.1:9")
+    try:
+        await rasa_down.post("/queues/agents_de/claim", headers=ana)
+        answer = await rasa_down.post(f"/tickets/{ticket.ticket_id}/close", headers=ana)
+        assert await error(answer) == (502, "Rasa is unreachable; try again shortly")
+    finally:
+        await rasa_down.close()
+    assert (await queues.get(ticket.ticket_id)).status == "closed"
+    rasa_up = await serve(redis_url, rasa_url)
+    try:
+        retried = await rasa_up.post(f"/tickets/{ticket.ticket_id}/close", headers=ana)
+        assert (await retried.json())["delivery"] == "pushed"
+        assert [path for path, _, _ in recording.changes()] == [
+            "/conversations/conv-1/execute",
+            "/conversations/conv-1/tracker/events",
+        ]
+        again = await rasa_up.post(f"/tickets/{ticket.ticket_id}/close", headers=ana)
+        assert (await again.json())["delivery"] == "none"
+        assert len(recording.changes()) == 2  # nothing sent twice
+    finally:
+        await rasa_up.close()
 
 
-async def test_cli(api: TestClient, queues: TicketQueues, monkeypatch, capsys) -> None:
+async def test_login_cookie_and_logout(api: TestClient, redis_url: str) -> None:
+    await add_account(redis_url, "ana", "agent", "agents_de")
+    wrong = await api.post("/login", json={"name": "ana", "password": "nope"})
+    assert await error(wrong) == (401, "wrong name or password")
+    answer = await api.post("/login", json={"name": "ana", "password": PASSWORD})
+    assert (await answer.json())["account"]["name"] == "ana"
+    cookie = answer.cookies["lingodesk_session"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
+    assert (await (await api.get("/me")).json())["account"]["teams"] == ["agents_de"]
+    origin = {"Origin": str(api.make_url("")).rstrip("/")}
+    assert (await api.post("/logout", headers=origin)).status == 200
+    assert (await api.get("/me")).status == 401
+
+
+async def test_desk_cli(
+    api: TestClient, queues: TicketQueues, redis_url: str, monkeypatch, capsys
+) -> None:
     ticket = await escalate(queues)
     url = str(api.make_url("")).rstrip("/")
 
-    async def cli(*args: str) -> tuple[int, str, str]:
-        code = await asyncio.to_thread(agent_cli.main, ["--url", url, "--agent", "ana", *args])
+    async def desk(*args: str) -> tuple[int, str, str]:
+        code = await asyncio.to_thread(lingodesk_cli.main, ["desk", "--url", url, *args])
         out, err = capsys.readouterr()
         return code, out, err
 
-    monkeypatch.setenv("LINGODESK_AGENT_TOKEN", TOKEN)
-    code, out, _ = await cli("queues")
+    monkeypatch.setenv(
+        "LINGODESK_AGENT_TOKEN", await add_account(redis_url, "ana", "agent", "agents_de")
+    )
+    code, out, _ = await desk("queues")
     assert code == 0 and "agents_de" in out and out.splitlines()[0].startswith("queue")
-    code, out, _ = await cli("claim", "agents_de")
+    code, out, _ = await desk("claim", "agents_de")
     assert code == 0 and ticket.ticket_id in out
-    code, out, _ = await cli("claim", "agents_de")
+    code, out, _ = await desk("claim", "agents_de")
     assert out.strip() == "Queue agents_de is empty."
-    code, _, err = await cli("reply", "no-such-ticket", "Hallo")
+    code, _, err = await desk("reply", "no-such-ticket", "Hallo")
     assert code == 1 and "404" in err
-    assert (await cli("close", ticket.ticket_id))[0] == 0
+    code, _, err = await desk("claim", "agents_it")
+    assert code == 1 and "403" in err
+    assert (await desk("close", ticket.ticket_id))[0] == 0
     monkeypatch.delenv("LINGODESK_AGENT_TOKEN")
     with pytest.raises(SystemExit):
-        await cli("queues")
+        await desk("queues")
+
+
+def test_lingodesk_agents_manages_accounts_and_reads_the_audit(
+    redis_url: str, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("LINGODESK_REDIS_URL", redis_url)
+
+    def agents(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = lingodesk_cli.main(["agents", *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = agents("add", "ana", "--team", "agents_de", "--password-stdin", stdin=PASSWORD)
+    assert code == 0 and "Added agent ana (teams: agents_de)" in out
+    code, _, err = agents("add", "bo", "--password-stdin", stdin="short\n")
+    assert code == 1 and "at least 12" in err
+    code, out, _ = agents("token", "ana")
+    token = out.splitlines()[0]
+    assert code == 0 and token.startswith("ldk_")
+    code, out, _ = agents("list")
+    assert "ana" in out and "agents_de" in out and "active" in out
+    code, out, _ = agents("revoke", "ana")
+    assert code == 0 and "Ended 1 credential(s) of ana." in out
+    code, _, err = agents("remove", "nobody")
+    assert code == 1 and "no account 'nobody'" in err
+    code, out, _ = agents("audit")
+    assert [line.split()[3] for line in out.splitlines()] == [
+        "account_added", "token_issued", "credentials_revoked",
+    ]  # fmt: skip
+    assert all(line.split()[2].startswith("operator:") for line in out.splitlines())
+
+
+async def test_unknown_routes_and_methods_need_a_credential_too(api: TestClient) -> None:
+    for method, path in (("GET", "/nowhere"), ("DELETE", "/queues"), ("GET", "/accounts")):
+        assert (await api.request(method, path)).status == 401

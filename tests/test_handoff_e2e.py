@@ -21,16 +21,15 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from benchmarks.assistant import prepare_project
-from bot.agent.api import create_app
+from bot.agent.api import ApiSettings, create_app
 from handoff.config_loader import load_config
 from handoff.tickets import AGENT_METADATA_KEY
+from tests.agents import add_account
 from tests.conftest import REPO_ROOT
 from tests.servers import RasaStack, train
 from tests.test_queues import queue_length
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.anyio]
-
-TOKEN = "e2e-agent-token"
 
 ANNOTATOR = '''
 """Stand-in for lingodesk's language detector and sentiment head: keyword rules."""
@@ -141,7 +140,7 @@ def stack(
 @pytest.fixture
 async def agent_api(stack: RasaStack) -> AsyncIterator[TestClient]:
     config = load_config(environ={"LINGODESK_REDIS_PORT": str(stack.redis.port)})
-    client = TestClient(TestServer(create_app(config, TOKEN, stack.url)))
+    client = TestClient(TestServer(create_app(config, ApiSettings(rasa_url=stack.url))))
     await client.start_server()
     yield client
     await client.close()
@@ -257,10 +256,33 @@ async def closing_hands_the_conversation_back(
     assert handoff_db.get("{lingodesk}:conversation:maria") is None
 
 
+async def a_retried_close_leaves_the_re_escalated_customer_with_the_humans(
+    customer: Customer,
+    agent_api: TestClient,
+    handoff_db: redis.Redis,
+    ticket: dict[str, Any],
+    agent: dict[str, str],
+) -> None:
+    """Attack (replayed close): María gets angry again and is queued with a new ticket; a
+    retried close of the old ticket changes nothing, so the bot does not take her back."""
+    await customer.say("Sigue sin llegar, es una vergüenza")
+    queued = await customer.say("¡Estoy harto! Esto es inaceptable")
+    assert any("agents_es" in text for text in queued), queued
+    new_ticket = handoff_db.get("{lingodesk}:conversation:maria")
+    assert new_ticket and new_ticket != ticket["ticket_id"]
+    retried = await agent_api.post(f"/tickets/{ticket['ticket_id']}/close", headers=agent)
+    assert (await retried.json())["delivery"] == "none"
+    tracker = customer.stack.tracker("maria")
+    assert tracker["paused"] is True and tracker["slots"]["handed_off"]
+    assert await customer.say("¿Hola?") == []  # still with the humans
+    assert queue_length(handoff_db, "agents_es") == 1
+
+
 async def test_angry_spanish_customer_agent_and_bot_back(
     stack: RasaStack, agent_api: TestClient
 ) -> None:
-    agent = {"Authorization": f"Bearer {TOKEN}", "X-Agent": "ana"}
+    token = await add_account(f"{stack.redis.url}/2", "ana", "agent", "agents_es")
+    agent = {"Authorization": f"Bearer {token}", "X-Agent": "someone-else"}
     handoff_db = redis.Redis(port=stack.redis.port, db=2, decode_responses=True)
     async with aiohttp.ClientSession() as http:
         customer = Customer(http, stack)
@@ -269,4 +291,7 @@ async def test_angry_spanish_customer_agent_and_bot_back(
         await paused_bot_passes_the_customer_to_the_agent(customer, agent_api, ticket, agent)
         await agent_reply_reaches_the_customer_next_turn(customer, agent_api, ticket, agent)
         await closing_hands_the_conversation_back(customer, agent_api, handoff_db, ticket, agent)
+        await a_retried_close_leaves_the_re_escalated_customer_with_the_humans(
+            customer, agent_api, handoff_db, ticket, agent
+        )
     handoff_db.close()

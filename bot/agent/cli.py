@@ -1,40 +1,42 @@
-"""`python -m bot.agent.cli`: the agent API (bot/agent/api.py) from a terminal.
+"""`lingodesk desk` (or `python -m bot.agent.cli`): the agent API (bot/agent/api.py) from a
+terminal, as the account whose API token it is given.
 
-    python -m bot.agent.cli queues                    what is waiting where
-    python -m bot.agent.cli claim agents_de           take the next ticket of a queue
-    python -m bot.agent.cli show TICKET               the ticket and the conversation so far
-    python -m bot.agent.cli reply TICKET "Hallo, ..." write to the customer
-    python -m bot.agent.cli heartbeat TICKET          keep the ticket while thinking
-    python -m bot.agent.cli close TICKET              done: the bot takes over again
+    lingodesk desk queues                        what is waiting in your queues
+    lingodesk desk tickets agents_de             a queue's waiting tickets
+    lingodesk desk claim agents_de               take the next ticket of a queue
+    lingodesk desk show TICKET                   the ticket, the conversation so far, history
+    lingodesk desk reply TICKET "Hallo, ..."     write to the customer
+    lingodesk desk heartbeat TICKET              keep the ticket while thinking
+    lingodesk desk transfer TICKET QUEUE [--note "..."]   pass it to another team
+    lingodesk desk reassign TICKET AGENT         (supervisors) give it to another agent
+    lingodesk desk close TICKET                  done: the bot takes over again
 
-Environment: LINGODESK_AGENT_TOKEN (required), LINGODESK_AGENT_URL (default
-http://127.0.0.1:5056), LINGODESK_AGENT_NAME (or --agent; default: the login name).
+Environment: LINGODESK_AGENT_TOKEN (required: your token, from `lingodesk agents token NAME`),
+LINGODESK_AGENT_URL (default http://127.0.0.1:5056).
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
-from bot.agent.api import DEFAULT_PORT, TOKEN_ENV
+from bot.agent.api import DEFAULT_PORT
 
+TOKEN_ENV = "LINGODESK_AGENT_TOKEN"
 URL_ENV = "LINGODESK_AGENT_URL"
-NAME_ENV = "LINGODESK_AGENT_NAME"
 
 
 class ApiError(Exception):
     """The agent API answered with an error or could not be reached."""
 
 
-def call(
-    url: str, token: str, agent: str, method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
+def call(url: str, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     """One request to the agent API: (status, decoded JSON or None)."""
     request = urllib.request.Request(
         f"{url.rstrip('/')}{path}",
@@ -42,7 +44,6 @@ def call(
         data=None if body is None else json.dumps(body).encode(),
         headers={
             "Authorization": f"Bearer {token}",
-            "X-Agent": agent,
             "Content-Type": "application/json",
         },
     )
@@ -70,15 +71,36 @@ def _print_queues(data: dict[str, Any]) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agent_cli", description=__doc__.splitlines()[0])
+def _request(args: argparse.Namespace) -> tuple[str, str, Any]:
+    """(method, path, body) of the subcommand; ids are quoted into the path."""
+    ticket = f"/tickets/{quote(getattr(args, 'ticket', ''), safe='')}"
+    queue = f"/queues/{quote(getattr(args, 'queue', ''), safe='')}"
+    return {
+        "queues": ("GET", "/queues", None),
+        "tickets": ("GET", f"{queue}/tickets", None),
+        "claim": ("POST", f"{queue}/claim", None),
+        "show": ("GET", ticket, None),
+        "heartbeat": ("POST", f"{ticket}/heartbeat", None),
+        "reply": ("POST", f"{ticket}/reply", {"text": getattr(args, "text", "")}),
+        "transfer": (
+            "POST",
+            f"{ticket}/transfer",
+            {"queue": getattr(args, "to", ""), "note": getattr(args, "note", "")},
+        ),
+        "reassign": ("POST", f"{ticket}/reassign", {"agent": getattr(args, "agent", "")}),
+        "close": ("POST", f"{ticket}/close", None),
+    }[args.command]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lingodesk desk", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--url", default=os.environ.get(URL_ENV, f"http://127.0.0.1:{DEFAULT_PORT}")
     )
-    parser.add_argument("--agent", default=os.environ.get(NAME_ENV) or getpass.getuser())
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("queues", help="queue lengths and waiting times")
-    commands.add_parser("claim", help="take the next ticket of a queue").add_argument("queue")
+    for name, text in (("tickets", "a queue's waiting tickets"), ("claim", "take the next")):
+        commands.add_parser(name, help=text).add_argument("queue")
     for name, text in (
         ("show", "a ticket and its conversation"),
         ("heartbeat", "keep a ticket"),
@@ -88,28 +110,27 @@ def main(argv: list[str] | None = None) -> int:
     reply_parser = commands.add_parser("reply", help="write to the customer")
     reply_parser.add_argument("ticket")
     reply_parser.add_argument("text")
-    args = parser.parse_args(argv)
+    transfer_parser = commands.add_parser("transfer", help="move a ticket to another queue")
+    transfer_parser.add_argument("ticket")
+    transfer_parser.add_argument("to", metavar="queue")
+    transfer_parser.add_argument("--note", default="", help="why, for the next team")
+    reassign_parser = commands.add_parser("reassign", help="give a ticket to another agent")
+    reassign_parser.add_argument("ticket")
+    reassign_parser.add_argument("agent")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
     token = os.environ.get(TOKEN_ENV)
     if not token:
-        parser.error(f"set {TOKEN_ENV} to the agent API's token")
-    requests = {
-        "queues": ("GET", "/queues", None),
-        "claim": ("POST", f"/queues/{getattr(args, 'queue', '')}/claim", None),
-        "show": ("GET", f"/tickets/{getattr(args, 'ticket', '')}", None),
-        "heartbeat": ("POST", f"/tickets/{getattr(args, 'ticket', '')}/heartbeat", None),
-        "reply": (
-            "POST",
-            f"/tickets/{getattr(args, 'ticket', '')}/reply",
-            {"text": getattr(args, "text", "")},
-        ),
-        "close": ("POST", f"/tickets/{getattr(args, 'ticket', '')}/close", None),
-    }
-    method, path, body = requests[args.command]
+        parser.error(f"set {TOKEN_ENV} to your API token (lingodesk agents token NAME)")
+    method, path, body = _request(args)
     try:
-        status, data = call(args.url, token, args.agent, method, path, body)
+        status, data = call(args.url, token, method, path, body)
     except ApiError as error:
-        print(f"agent_cli: {error}", file=sys.stderr)
+        print(f"lingodesk desk: {error}", file=sys.stderr)
         return 1
     if args.command == "queues":
         _print_queues(data)
