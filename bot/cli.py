@@ -177,7 +177,7 @@ def _start_servers(
     )  # fmt: skip
     rasa = services.start(Service("Rasa server", rasa_command_line, cwd=project, env=env))
     rasa_url = f"http://{_local_address(args.interface)}:{args.port}"
-    agent_api = services.start(agent_api_service(args.agent_port, env, rasa_url))
+    agent_api = services.start(agent_api_service(args.agent_port, env, rasa_url, project))
     actions.wait_for_url(f"http://127.0.0.1:{args.actions_port}/health", ACTION_SERVER_STARTUP)
     wait_for_agent_api(agent_api, args.agent_port)
     rasa.wait_for_url(f"{rasa_url}/", RASA_STARTUP)
@@ -211,6 +211,7 @@ def _print_where_to_talk(web: WidgetServer, port: int, agent_port: int) -> None:
     print(
         "\nlingodesk is up.\n"
         f"  Demo shop with the chat widget: {web.demo_url(f'http://127.0.0.1:{port}')}\n"
+        f"  Agents' console: http://127.0.0.1:{agent_port}/  (sign in with an agent's account)\n"
         f"  Agents' API: http://127.0.0.1:{agent_port}  (a token: `lingodesk agents token "
         "NAME`; then LINGODESK_AGENT_TOKEN=... lingodesk desk queues)\n"
         f"  Rasa REST channel: http://127.0.0.1:{port}/webhooks/rest/webhook\n"

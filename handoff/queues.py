@@ -344,11 +344,11 @@ class TicketQueues:
         raise QueueError(f"ticket {ticket_id} kept moving; try again")
 
     @translate_redis_errors
-    async def waiting_tickets(self, queue: str, limit: int = 50) -> list[Ticket]:
-        """The queue's waiting tickets in the order they will be claimed."""
-        (waiting,) = self._queue_keys(queue, "waiting")
+    async def tickets(self, queue: str, state: str = "waiting", limit: int = 50) -> list[Ticket]:
+        """Waiting tickets in claim order, or claimed ones, the least recently active first."""
+        (ids,) = self._queue_keys(queue, {"waiting": "waiting", "claimed": "claimed"}[state])
         tickets = []
-        for ticket_id in await self.redis.zrange(waiting, 0, max(0, limit - 1)):
+        for ticket_id in await self.redis.zrange(ids, 0, max(0, limit - 1)):
             fields = await self.redis.hgetall(self._key("ticket", ticket_id))
             if fields:
                 tickets.append(_checked(ticket_id, fields))

@@ -158,8 +158,15 @@ class QueueStats:
     by_priority: dict[str, int] = field(default_factory=dict)
 
 
-def transcript(events: Iterable[Mapping[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The last `limit` messages of a Rasa tracker's events, as tickets store them."""
+def transcript(
+    events: Iterable[Mapping[str, Any]], limit: int, annotated: bool = False
+) -> list[dict[str, Any]]:
+    """The last `limit` messages of a Rasa tracker's events, as tickets store them.
+
+    `annotated`: each customer message also carries what the NLU read in it (``intent`` and
+    its ``confidence``, sentiment ``polarity`` -1..1, ``anger`` 0..1; None where the pipeline
+    gives none), for the agents' console.
+    """
     lines = []
     for event in events:
         kind = event.get("event")
@@ -169,5 +176,23 @@ def transcript(events: Iterable[Mapping[str, Any]], limit: int) -> list[dict[str
         sender = kind
         if kind == "bot" and AGENT_METADATA_KEY in (event.get("metadata") or {}):
             sender = "agent"
-        lines.append({"sender": sender, "text": text, "timestamp": event.get("timestamp")})
+        line = {"sender": sender, "text": text, "timestamp": event.get("timestamp")}
+        if annotated and kind == "user":
+            line.update(_reading(event.get("parse_data") or {}))
+        lines.append(line)
     return lines[-limit:] if limit > 0 else []
+
+
+def _reading(parse: Mapping[str, Any]) -> dict[str, Any]:
+    intent = parse.get("intent") or {}
+    scores = (parse.get("sentiment") or {}).get("scores") or {}
+    polarity = None
+    if scores:
+        polarity = round(float(scores.get("positive", 0)) - float(scores.get("negative", 0)), 2)
+    anger = (parse.get("anger") or {}).get("score")
+    return {
+        "intent": intent.get("name"),
+        "confidence": round(float(intent.get("confidence") or 0), 3) if intent else None,
+        "polarity": polarity,
+        "anger": None if anger is None else round(float(anger), 2),
+    }

@@ -10,6 +10,7 @@ tests/test_handoff_e2e.py.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import threading
 from typing import Any
@@ -64,6 +65,14 @@ async def escalate(
     return (await queues.submit(ticket)).ticket
 
 
+# What lingodesk's NLU wrote on the stand-in conversation's first customer message.
+PARSED_ANGRY = {
+    "intent": {"name": "order_status", "confidence": 0.912},
+    "sentiment": {"label": "negative", "scores": {"positive": 0.05, "negative": 0.9}},
+    "anger": {"score": 0.81, "level": "angry"},
+}
+
+
 class RecordingRasa:
     """Serves `GET .../tracker` and records every request (path as sent, query, body)."""
 
@@ -84,7 +93,12 @@ class RecordingRasa:
                     "sender_id": request.match_info["tail"].split("/")[1],
                     "latest_input_channel": self.channel,
                     "events": [
-                        {"event": "user", "text": "Wo bleibt mein Paket?!", "timestamp": 1.0},
+                        {
+                            "event": "user",
+                            "text": "Wo bleibt mein Paket?!",
+                            "timestamp": 1.0,
+                            "parse_data": PARSED_ANGRY,
+                        },
                         {"event": "bot", "text": "Ich verbinde Sie ...", "timestamp": 2.0},
                         {"event": "user", "text": "Hallo?", "timestamp": 3.0},
                     ],
@@ -124,3 +138,10 @@ class RecordingRasaServer:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+def add_account_now(redis_url: str, name: str, role: str = "agent", *teams: str) -> str:
+    """`add_account` from synchronous code, even where an event loop runs in this thread
+    (Playwright's sync API keeps one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, add_account(redis_url, name, role, *teams)).result()

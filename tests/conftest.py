@@ -103,3 +103,20 @@ def shop(
         customer.screenshot()
         context.close()
         assert customer.errors == [], f"JavaScript errors on the page: {customer.errors}"
+
+
+# -- the shipped assistant served for browser tests (widget handoff, agents' console)
+@pytest.fixture(scope="module")
+def browser_stack(
+    tmp_path_factory: pytest.TempPathFactory, model_cache: Path | None
+) -> Iterator[RasaStack]:
+    """Rasa + lingodesk's action server + Redis serving the shipped assistant (fast NLU)."""
+    from benchmarks.assistant import LANGUAGE_ID_MODEL, prepare_shipped_assistant
+    from tests.servers import RasaStack, train
+
+    if not LANGUAGE_ID_MODEL.is_file():
+        pytest.fail(f"{LANGUAGE_ID_MODEL} is missing: run scripts/setup (it builds it)")
+    project = prepare_shipped_assistant(tmp_path_factory.mktemp("shipped-assistant"))
+    train(project, cache_dir=model_cache)
+    with RasaStack(project) as stack:
+        yield stack

@@ -128,7 +128,7 @@ def _sha256(text: str) -> str:
 AGENT_DE = Account("ana", "agent", ("agents_de",))
 SUPERVISOR = Account("carla", "supervisor")
 ADMIN = Account("root", "admin")
-QUEUE_ACTIONS = ("see_queue", "show", "claim", "reply", "heartbeat", "transfer", "close")
+QUEUE_ACTIONS = ("see_queue", "show", "claim", "reply", "note", "heartbeat", "transfer", "close")
 
 
 @pytest.mark.parametrize(

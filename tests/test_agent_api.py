@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.supervisor import RedisServer
 from handoff.queues import TicketQueues
 from handoff.tickets import AGENT_METADATA_KEY
 from tests.agents import PASSWORD, RecordingRasa, add_account, bearer, config_for, escalate
+from tests.conftest import REPO_ROOT
 
 pytest_plugins = ["tests.redis_server"]
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
@@ -40,7 +42,8 @@ async def queues(redis_url: str) -> AsyncIterator[TicketQueues]:
 
 
 async def serve(redis_url: str, rasa_url: str) -> TestClient:
-    app = create_app(config_for(redis_url), ApiSettings(rasa_url=rasa_url))
+    settings = ApiSettings(rasa_url=rasa_url, domain=REPO_ROOT / "domain.yml")
+    app = create_app(config_for(redis_url), settings)
     client = TestClient(TestServer(app))
     await client.start_server()
     return client
@@ -312,3 +315,69 @@ def test_lingodesk_agents_manages_accounts_and_reads_the_audit(
 async def test_unknown_routes_and_methods_need_a_credential_too(api: TestClient) -> None:
     for method, path in (("GET", "/nowhere"), ("DELETE", "/queues"), ("GET", "/accounts")):
         assert (await api.request(method, path)).status == 401
+
+
+async def test_the_console_view_of_a_ticket_notes_and_canned_replies(
+    api: TestClient, queues: TicketQueues, rasa: tuple[RecordingRasa, str], redis_url: str
+) -> None:
+    recording, _ = rasa
+    ana = bearer(await add_account(redis_url, "ana", "agent", "agents_de"))
+    ticket = await escalate(queues)
+    await api.post("/queues/agents_de/claim", headers=ana)
+    note = await api.post(
+        f"/tickets/{ticket.ticket_id}/notes", headers=ana, json={"text": "Stammkundin, VIP"}
+    )
+    assert note.status == 201
+    view = await (await api.get(f"/tickets/{ticket.ticket_id}", headers=ana)).json()
+    assert [(n["who"], n["text"]) for n in view["notes"]] == [("ana", "Stammkundin, VIP")]
+    assert [h["action"] for h in view["history"]] == ["claim", "note"]
+    first = view["conversation"][0]
+    assert (first["intent"], first["confidence"], first["polarity"], first["anger"]) == (
+        "order_status", 0.912, -0.85, 0.81,
+    )  # fmt: skip
+    assert "intent" not in view["conversation"][1]  # the bot's line
+    assert recording.changes() == []  # a private note never goes to Rasa
+
+    canned = await (await api.get("/canned?language=es", headers=ana)).json()
+    replies = {r["name"]: r for r in canned["replies"]}
+    assert replies["utter_bot_back"]["text"].startswith("Ya estoy de vuelta")
+    assert replies["utter_bot_back"]["language"] == "es"
+    italian = {
+        r["name"]: r
+        for r in (await (await api.get("/canned?language=it", headers=ana)).json())["replies"]
+    }
+    assert italian["utter_bot_back"]["language"] == "en"  # no Italian text: the fallback
+    assert (await api.get("/canned?language=../x", headers=ana)).status == 400
+
+
+async def test_live_events_carry_the_queues_and_the_open_ticket(
+    api: TestClient, queues: TicketQueues, redis_url: str
+) -> None:
+    ana = bearer(await add_account(redis_url, "ana", "agent", "agents_de"))
+    ticket = await escalate(queues)
+    received: dict[str, Any] = {}
+    async with api.get(f"/events?ticket={ticket.ticket_id}", headers=ana) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        event = None
+        while len(received) < 2:
+            line = (await asyncio.wait_for(stream.content.readline(), 10)).decode().strip()
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                received[event] = json.loads(line[6:])
+    (queue,) = received["queues"]["queues"]
+    assert queue["queue"] == "agents_de"
+    assert [t["ticket_id"] for t in queue["tickets"]] == [ticket.ticket_id]
+    assert received["ticket"]["ticket"]["ticket_id"] == ticket.ticket_id
+    assert received["ticket"]["conversation"][0]["text"] == "Wo bleibt mein Paket?!"
+
+
+async def test_the_console_page_is_served_with_a_strict_content_policy(api: TestClient) -> None:
+    home = await api.get("/", allow_redirects=False)
+    assert home.status == 302 and home.headers["Location"] == "/console/index.html"
+    page = await api.get("/console/index.html")
+    assert page.status == 200 and "Sign in" in await page.text()
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "'unsafe-inline'" not in policy
+    assert (await api.get("/console/../accounts")).status in (401, 403, 404)

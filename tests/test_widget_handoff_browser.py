@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from playwright.sync_api import Locator, expect
 
-from benchmarks.assistant import LANGUAGE_ID_MODEL, prepare_shipped_assistant
-from tests.servers import (
-    RasaStack,
-    train,
-)
+from tests.servers import RasaStack
 from tests.widget_browser import (
     BROWSER_TEST_MARKS,
     REPLY_TIMEOUT_MS,
@@ -27,19 +21,6 @@ from tests.widget_browser import (
 )
 
 pytestmark = BROWSER_TEST_MARKS
-
-
-@pytest.fixture(scope="module")
-def shipped_stack(
-    tmp_path_factory: pytest.TempPathFactory, model_cache: Path | None
-) -> Iterator[RasaStack]:
-    """Rasa + lingodesk's action server + Redis serving the shipped assistant (fast NLU)."""
-    if not LANGUAGE_ID_MODEL.is_file():
-        pytest.skip(f"{LANGUAGE_ID_MODEL} is missing: scripts/setup builds it")
-    project = prepare_shipped_assistant(tmp_path_factory.mktemp("shipped-assistant"))
-    train(project, cache_dir=model_cache)
-    with RasaStack(project) as stack:
-        yield stack
 
 
 ANGRY_GERMAN_CUSTOMER = "Unverschämt! Gib mir einen echten Menschen, der Bot bringt nix!"
@@ -70,11 +51,11 @@ def hand_off_angry_customer(customer: Shop) -> Locator:
 
 
 def test_angry_customer_is_handed_to_a_human(
-    shop: Callable[..., Shop], shipped_stack: RasaStack
+    shop: Callable[..., Shop], browser_stack: RasaStack
 ) -> None:
     """The shipped assistant and lingodesk's routing actions: an angry German customer asking
     for a person is queued for a German agent, and the widget shows what the server said."""
-    customer = shop("de", "de-DE", shipped_stack, dev=True)
+    customer = shop("de", "de-DE", browser_stack, dev=True)
     notice = hand_off_angry_customer(customer)
     expect(notice).to_contain_text(re.compile(r"\d"))  # the queue position
     expect(customer.page.locator(".ld-typing")).to_be_hidden()
@@ -85,9 +66,9 @@ def test_angry_customer_is_handed_to_a_human(
 
 
 def test_shipped_handoff_notice_follows_the_widget_contract(
-    shop: Callable[..., Shop], shipped_stack: RasaStack
+    shop: Callable[..., Shop], browser_stack: RasaStack
 ) -> None:
-    customer = shop("de", "de-DE", shipped_stack)
+    customer = shop("de", "de-DE", browser_stack)
     notice = hand_off_angry_customer(customer)
     expect(notice).to_have_attribute("data-kind", "handoff_queued")
     expect(customer.page.locator(".ld-subtitle")).to_have_text(

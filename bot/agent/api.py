@@ -40,18 +40,21 @@ import os
 import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import yaml
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from bot.agent import admin, desk
+from bot.agent import admin, desk, live
 from bot.agent.accounts import SESSION_HOURS, AccountStore
 from bot.agent.audit import RETENTION_DAYS, AuditLog
+from bot.agent.canned import load_canned_replies
 from bot.agent.context import DESK, Desk
-from bot.agent.credentials import identify, login, logout
+from bot.agent.credentials import CONSOLE_PREFIX, identify, login, logout
 from bot.agent.errors import errors
+from bot.agent.notes import TicketNotes
 from bot.agent.rasa_client import RasaClient
 from bot.environment import is_production
 from bot.logs import LOGGING_CONFIG
@@ -65,7 +68,9 @@ RASA_TOKEN_ENV = "LINGODESK_RASA_TOKEN"
 ORIGINS_ENV = "LINGODESK_AGENT_ORIGINS"
 SESSION_HOURS_ENV = "LINGODESK_SESSION_HOURS"
 RETENTION_ENV = "LINGODESK_AUDIT_RETENTION_DAYS"
+DOMAIN_ENV = "LINGODESK_DOMAIN"
 DEFAULT_PORT = 5056
+CONSOLE_DIR = Path(__file__).with_name("console")
 
 
 class DevelopmentAccountError(RuntimeError):
@@ -82,6 +87,8 @@ class ApiSettings:
     session_hours: float = SESSION_HOURS
     audit_retention_days: float = RETENTION_DAYS
     production: bool = False
+    # The assistant's domain, whose responses are the console's canned replies.
+    domain: Path = Path("domain.yml")
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> ApiSettings:
@@ -101,6 +108,7 @@ class ApiSettings:
             session_hours=number(SESSION_HOURS_ENV, SESSION_HOURS),
             audit_retention_days=number(RETENTION_ENV, RETENTION_DAYS),
             production=is_production(env),
+            domain=Path(env.get(DOMAIN_ENV) or "domain.yml"),
         )
 
 
@@ -120,9 +128,12 @@ def create_app(config: RoutingConfig, settings: ApiSettings | None = None) -> we
     settings = settings or ApiSettings()
     app = web.Application(middlewares=[errors, identify], client_max_size=1024**2)
 
+    canned = load_canned_replies(settings.domain, config.default_language)
+
     async def connect(app: web.Application) -> AsyncIterator[None]:
         queues = TicketQueues.from_config(config)
         prefix = config.handoff.key_prefix
+        ticket_lifetime = config.handoff.open_ticket_ttl_days * 86400
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             app[DESK] = Desk(
@@ -133,6 +144,8 @@ def create_app(config: RoutingConfig, settings: ApiSettings | None = None) -> we
                 ),
                 audit=AuditLog(queues.redis, prefix, settings.audit_retention_days),
                 rasa=RasaClient(session, settings.rasa_url, settings.rasa_token),
+                notes=TicketNotes(queues.redis, prefix, ticket_lifetime),
+                canned=canned,
                 origins=settings.origins,
                 secure_cookies=settings.production,
             )
@@ -143,9 +156,27 @@ def create_app(config: RoutingConfig, settings: ApiSettings | None = None) -> we
     app.router.add_get("/health", health)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
+    app.router.add_get("/events", live.events)
     desk.add_routes(app)
     admin.add_routes(app)
+    app.router.add_get("/", to_console)
+    app.router.add_static(CONSOLE_PREFIX, CONSOLE_DIR, append_version=True)
+    app.on_response_prepare.append(_security_headers)
     return app
+
+
+async def to_console(_: web.Request) -> web.Response:
+    raise web.HTTPFound(f"{CONSOLE_PREFIX}index.html")
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The console runs only its own scripts and cannot be framed by another site."""
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
 
 
 async def health(_: web.Request) -> web.Response:

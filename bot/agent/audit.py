@@ -2,7 +2,7 @@
 Redis stream.
 
 Every state change of the agents' side (login, failed login, logout, claim, reply, transfer,
-reassignment, close, and every change to an account or credential) is appended to
+private note, reassignment, close, and every change to an account or credential) is appended to
 ``{prefix}:audit:log`` by the code that made the change, after it succeeded. Stream ids are
 time-ordered, so the log reads back in the order things happened, across API servers sharing
 one Redis. Retention: entries older than `retention_days` are trimmed as new ones arrive
@@ -20,7 +20,7 @@ import redis.asyncio as redis
 from handoff.queues import redis_key
 from handoff.redis_errors import translate_redis_errors
 
-TICKET_ACTIONS = ("claim", "reply", "transfer", "reassign", "close")
+TICKET_ACTIONS = ("claim", "reply", "note", "transfer", "reassign", "close")
 SESSION_ACTIONS = ("login", "login_failed", "logout")
 ACCOUNT_ACTIONS = (
     "account_added", "account_removed", "password_changed", "token_issued", "token_revoked",

@@ -3,7 +3,7 @@ checked by every route, tested as a table (Request Tracker's rights per queue, r
 three roles a support desk has).
 
 - An ``agent`` works the queues of their own teams: sees them, reads, claims, answers,
-  transfers and closes their tickets.
+  notes, transfers and closes their tickets.
 - A ``supervisor`` does that on every queue, and also reassigns tickets and reads the audit log.
 - An ``admin`` is a supervisor who also manages accounts.
 
@@ -17,11 +17,13 @@ from typing import Literal
 from bot.agent.accounts import Account
 
 Action = Literal[
-    "see_queue", "show", "claim", "reply", "heartbeat", "transfer", "close",
+    "see_queue", "show", "claim", "reply", "note", "heartbeat", "transfer", "close",
     "reassign", "read_audit", "manage_accounts",
 ]  # fmt: skip
 # Actions on one queue's tickets: allowed to the queue's team and to supervisors.
-QUEUE_ACTIONS = frozenset({"see_queue", "show", "claim", "reply", "heartbeat", "transfer", "close"})
+QUEUE_ACTIONS = frozenset(
+    {"see_queue", "show", "claim", "reply", "note", "heartbeat", "transfer", "close"}
+)
 SUPERVISOR_ACTIONS = frozenset({"reassign", "read_audit"})
 ADMIN_ACTIONS = frozenset({"manage_accounts"})
 

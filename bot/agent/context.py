@@ -8,6 +8,8 @@ from aiohttp import web
 
 from bot.agent.accounts import AccountStore
 from bot.agent.audit import AuditLog
+from bot.agent.canned import CannedReplies
+from bot.agent.notes import TicketNotes
 from bot.agent.rasa_client import RasaClient
 from handoff.config import RoutingConfig
 from handoff.queues import TicketQueues
@@ -20,6 +22,9 @@ class Desk:
     accounts: AccountStore
     audit: AuditLog
     rasa: RasaClient
+    notes: TicketNotes
+    # The assistant's responses per language, for canned replies (bot/agent/canned.py).
+    canned: CannedReplies
     # Origins besides the API's own that the console may be served from (state changes with
     # the session cookie are refused from any other).
     origins: frozenset[str] = frozenset()

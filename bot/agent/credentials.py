@@ -28,6 +28,7 @@ from bot.agent.errors import AuthenticationError, CrossSiteError, ThrottledError
 
 COOKIE = "lingodesk_session"
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("POST", "/login")})
+CONSOLE_PREFIX = "/console/"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Query parameters that look like a credential: refused, never read.
 CREDENTIAL_PARAMETERS = frozenset({"token", "access_token", "api_key", "key", "session", COOKIE})
@@ -62,6 +63,24 @@ def _check_origin(request: web.Request, desk: Desk) -> None:
         raise CrossSiteError("refused: a change with the session cookie must come from the console")
 
 
+def _console_file(request: web.Request) -> bool:
+    """The console's own page, script and styles: public (they hold no data)."""
+    return request.method in ("GET", "HEAD") and (
+        request.path in ("/", "/favicon.ico") or request.path.startswith(CONSOLE_PREFIX)
+    )
+
+
+async def current_account(request: web.Request) -> Account | None:
+    """The account the request's credential belongs to right now (None once it was revoked,
+    logged out or expired): the bearer token if there is one, else the session cookie."""
+    desk = desk_of(request)
+    token = _bearer(request)
+    if token is not None:
+        return await desk.accounts.account_for_token(token)
+    cookie = request.cookies.get(COOKIE)
+    return await desk.accounts.account_for_session(cookie) if cookie else None
+
+
 @web.middleware
 async def identify(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Put the caller's account in ``request[ACCOUNT]``, or refuse the request."""
@@ -70,19 +89,16 @@ async def identify(request: web.Request, handler: Handler) -> web.StreamResponse
             "credentials go in the Authorization header or the session cookie, never in a URL"
         )
     desk = desk_of(request)
-    if (request.method, request.path) in PUBLIC_ROUTES:
+    if (request.method, request.path) in PUBLIC_ROUTES or _console_file(request):
         if request.method in UNSAFE_METHODS and "Origin" in request.headers:
             _check_origin(request, desk)  # no logging a victim in from another site
         return await handler(request)
-    token = _bearer(request)
-    if token is not None:
-        account = await desk.accounts.account_for_token(token)
-    elif cookie := request.cookies.get(COOKIE):
+    if _bearer(request) is None:  # the console's cookie
+        if not request.cookies.get(COOKIE):
+            raise AuthenticationError("sign in: an API token (Authorization: Bearer) or /login")
         if request.method in UNSAFE_METHODS:
             _check_origin(request, desk)
-        account = await desk.accounts.account_for_session(cookie)
-    else:
-        raise AuthenticationError("sign in: an API token (Authorization: Bearer) or /login")
+    account = await current_account(request)
     if account is None:
         raise AuthenticationError("the credential is unknown, expired or revoked")
     request[ACCOUNT] = account

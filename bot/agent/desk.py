@@ -7,6 +7,7 @@ the ticket is checked there, atomically), and records the change in the audit lo
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from bot.agent.accounts import Account
 from bot.agent.authorization import Action, allowed, require
+from bot.agent.canned import replies_for
 from bot.agent.context import Desk, desk_of
 from bot.agent.credentials import account_of, client_address
 from bot.agent.errors import BadRequestError, json_body, text_field
@@ -21,6 +23,7 @@ from handoff.errors import check_queue
 from handoff.tickets import AGENT_METADATA_KEY, Ticket, transcript
 
 MAX_REPLY_CHARS = 4000
+CONSOLE_TURNS = 200  # messages of a conversation the console shows
 MAX_NOTE_CHARS = 1000
 
 
@@ -75,23 +78,66 @@ async def _deliver(desk: Desk, ticket: Ticket, message: dict[str, Any]) -> str:
 
 
 async def me(request: web.Request) -> web.Response:
-    return web.json_response({"account": account_of(request).to_dict()})
+    """The caller's account, and every queue (where a ticket may be transferred to)."""
+    queues = sorted(desk_of(request).config.known_queues)
+    return web.json_response({"account": account_of(request).to_dict(), "queues": queues})
 
 
-async def list_queues(request: web.Request) -> web.Response:
-    """The queues the caller works (every queue for a supervisor), with their figures."""
-    desk, account = desk_of(request), account_of(request)
-    mine = [
+def visible_queues(desk: Desk, account: Account) -> list[str]:
+    """The queues `account` works (every queue for a supervisor)."""
+    return [
         q for q in sorted(desk.config.known_queues)
         if allowed(account, "see_queue", desk.config.queues.team(q))
     ]  # fmt: skip
-    stats = [await desk.queues.stats(queue) for queue in mine]
+
+
+async def queue_overview(desk: Desk, account: Account) -> list[dict[str, Any]]:
+    """Per visible queue: its figures, its waiting tickets in claim order, and the claimed
+    ones: the caller's own, or all with their holders for a supervisor."""
+    overview = []
+    for queue in visible_queues(desk, account):
+        claimed = await desk.queues.tickets(queue, "claimed")
+        if not account.supervises:
+            claimed = [t for t in claimed if t.agent == account.name]
+        overview.append(
+            {
+                **asdict(await desk.queues.stats(queue)),
+                "tickets": [ticket_json(t) for t in await desk.queues.tickets(queue)],
+                "claimed": [ticket_json(t) for t in claimed],
+            }
+        )
+    return overview
+
+
+async def ticket_view(desk: Desk, ticket: Ticket) -> dict[str, Any]:
+    """The ticket as escalated, the conversation as it is now (customers keep writing) with
+    what the NLU read in each customer message, its private notes and its history."""
+    conversation = await desk.rasa.tracker(ticket.conversation_id)
+    history = await desk.audit.entries(ticket=ticket.ticket_id)
+    return {
+        "ticket": ticket_json(ticket),
+        "conversation": transcript(conversation.get("events") or [], CONSOLE_TURNS, True),
+        "waiting_for_customer_turn": await desk.queues.pending_outbox(ticket.conversation_id),
+        "notes": await desk.notes.of(ticket.ticket_id),
+        "history": [entry.to_dict() for entry in history],
+    }
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    """The caller's queues with their figures (``?tickets=1``: and their tickets)."""
+    desk, account = desk_of(request), account_of(request)
+    if request.query.get("tickets"):
+        return web.json_response({"queues": await queue_overview(desk, account)})
+    stats = [await desk.queues.stats(q) for q in visible_queues(desk, account)]
     return web.json_response({"queues": [asdict(s) for s in stats]})
 
 
-async def waiting_tickets(request: web.Request) -> web.Response:
-    """A queue's waiting tickets, in the order they will be claimed."""
-    tickets = await desk_of(request).queues.waiting_tickets(_queue(request, "see_queue"))
+async def queue_tickets(request: web.Request) -> web.Response:
+    """A queue's waiting tickets in claim order (``?state=claimed``: its claimed ones)."""
+    state = request.query.get("state", "waiting")
+    if state not in ("waiting", "claimed"):
+        raise BadRequestError("state is waiting or claimed")
+    tickets = await desk_of(request).queues.tickets(_queue(request, "see_queue"), state)
     return web.json_response({"tickets": [ticket_json(t) for t in tickets]})
 
 
@@ -105,24 +151,32 @@ async def claim(request: web.Request) -> web.Response:
 
 
 async def show_ticket(request: web.Request) -> web.Response:
-    """The ticket as escalated, the conversation as it is now (customers keep writing), and
-    the ticket's history from the audit log."""
+    """`ticket_view`; the holder's read counts as a heartbeat."""
     desk, name = desk_of(request), account_of(request).name
     ticket = await _ticket(request, "show")
     if ticket.status == "claimed" and ticket.agent == name:
-        await desk.queues.touch(ticket.ticket_id, name)  # reading counts as a heartbeat
-    conversation = await desk.rasa.tracker(ticket.conversation_id)
-    history = await desk.audit.entries(ticket=ticket.ticket_id)
-    return web.json_response(
-        {
-            "ticket": ticket_json(ticket),
-            "conversation": transcript(
-                conversation.get("events") or [], desk.config.handoff.transcript_turns
-            ),
-            "waiting_for_customer_turn": await desk.queues.pending_outbox(ticket.conversation_id),
-            "history": [entry.to_dict() for entry in history],
-        }
-    )
+        await desk.queues.touch(ticket.ticket_id, name)
+    return web.json_response(await ticket_view(desk, ticket))
+
+
+async def add_note(request: web.Request) -> web.Response:
+    """``{"text"}``: a private note on the ticket, for agents only (never sent)."""
+    desk = desk_of(request)
+    text = text_field(await json_body(request), "text", MAX_NOTE_CHARS)
+    ticket = await _ticket(request, "note")
+    note = await desk.notes.add(ticket.ticket_id, account_of(request).name, text)
+    await _record(request, "note", ticket, detail=text)
+    return web.json_response({"note": note}, status=201)
+
+
+async def canned(request: web.Request) -> web.Response:
+    """``?language=es``: the assistant's responses as canned replies in that language."""
+    desk = desk_of(request)
+    language = request.query.get("language", "")
+    if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})?", language):
+        raise BadRequestError("language must be a code like es or pt-BR")
+    default = desk.config.default_language
+    return web.json_response({"replies": replies_for(desk.canned, language, default)})
 
 
 async def heartbeat(request: web.Request) -> web.Response:
@@ -199,7 +253,9 @@ async def close(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/me", me)
     app.router.add_get("/queues", list_queues)
-    app.router.add_get("/queues/{queue}/tickets", waiting_tickets)
+    app.router.add_get("/queues/{queue}/tickets", queue_tickets)
+    app.router.add_get("/canned", canned)
+    app.router.add_post("/tickets/{ticket_id}/notes", add_note)
     app.router.add_post("/queues/{queue}/claim", claim)
     app.router.add_get("/tickets/{ticket_id}", show_ticket)
     app.router.add_post("/tickets/{ticket_id}/heartbeat", heartbeat)

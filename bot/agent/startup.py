@@ -7,6 +7,7 @@ import asyncio
 import secrets
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from bot.agent.accounts import AccountStore
 from bot.agent.admin import AccountAdmin
@@ -51,11 +52,11 @@ def prepare_accounts(config: RoutingConfig, production: bool) -> tuple[str, str]
     return asyncio.run(_first_account(config))
 
 
-def agent_api_service(port: int, env: Mapping[str, str], rasa_url: str) -> Service:
-    """The agent API as a service of `lingodesk run`, talking to Rasa at `rasa_url`."""
-    return Service(
-        "agent API", agent_api_command(port), env={**env, "LINGODESK_RASA_URL": rasa_url}
-    )
+def agent_api_service(port: int, env: Mapping[str, str], rasa_url: str, project: Path) -> Service:
+    """The agent API as a service of `lingodesk run`, talking to Rasa at `rasa_url`, its
+    canned replies from the project's domain.yml."""
+    env = {**env, "LINGODESK_RASA_URL": rasa_url, "LINGODESK_DOMAIN": str(project / "domain.yml")}
+    return Service("agent API", agent_api_command(port), env=env)
 
 
 def wait_for_agent_api(service: Service, port: int) -> None:
