@@ -88,7 +88,9 @@ class ActionAnalyseTurn(UsesHandoffServices, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         analysis = _analyse(tracker, self.services.config)
-        values: dict[str, Any] = {"language": analysis.language, "sentiment_trend": analysis.trend}
+        values: dict[str, Any] = {"sentiment_trend": analysis.trend}
+        if analysis.language_known:  # the default is not stored: evidence may still come
+            values["language"] = analysis.language
         if tracker.get_slot("handed_off"):
             # An agent has the conversation. If Rasa un-paused it anyway (a new session starts
             # un-paused) while the ticket is open, escalate again: the ticket is updated and the

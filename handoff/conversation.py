@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handoff.config import RoutingConfig
-from handoff.policy import Decision, conversation_language, decide
+from handoff.policy import Decision, conversation_language, decide, language_evidence
 from handoff.redaction import redact_transcript
 from handoff.tickets import transcript
 from handoff.turns import Turn
@@ -29,6 +29,9 @@ class Analysis:
     # [{"label": "negative", "polarity": -0.8}, ...] oldest first: the sentiment_trend slot
     trend: list[dict[str, Any]]
     entities: dict[str, str]
+    # Whether `language` comes from the customer (their words or their client's hint), not the
+    # default: only then is it stored in the conversation's `language` slot.
+    language_known: bool = True
 
 
 def user_turns(events: Iterable[Mapping[str, Any]]) -> list[Turn]:
@@ -56,6 +59,7 @@ def analyse(
     ``slots`` are the tracker's current values; ``language`` and ``order_number`` are read.
     """
     *history, turn = user_turns(events) or [Turn.from_parse(latest_message)]
+    known = language_evidence(turn, slots.get("language"), config) or slots.get("language")
     language = conversation_language(turn, slots.get("language"), config)
     entities: dict[str, str] = {}
     for earlier in [*history, turn]:
@@ -68,6 +72,7 @@ def analyse(
         decision=decide(turn, history, language, config),
         trend=[{"label": t.sentiment, "polarity": round(t.polarity, 2)} for t in recent],
         entities=entities,
+        language_known=bool(known),
     )
 
 

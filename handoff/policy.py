@@ -43,21 +43,32 @@ class Escalate:
 Decision = Stay | Escalate
 
 
-def conversation_language(turn: Turn, previous: str | None, config: RoutingConfig) -> str:
-    """The customer's language after this message.
+def language_evidence(turn: Turn, known: str | None, config: RoutingConfig) -> str | None:
+    """The language this message shows the customer writes, or None when it shows none.
 
-    A confident detection wins (also for a language the bot does not serve: the ticket must
-    carry it, and replies fall back to the default language through the domain's responses).
-    Otherwise the conversation keeps its language; a first, unsure message counts only when it
-    is in a served language.
+    `known` is the conversation's language so far, itself only ever set from evidence. A
+    message without words (``/greet``, emoji, an order number) or one the detector filled in
+    from the session or the default is no evidence. A confident detection is (also for a
+    language the bot does not serve: the ticket must carry it). While nothing is known yet, an
+    unsure detection in a served language and the client's hint (``source: metadata``) are:
+    a default is not evidence, a first real message is. Once the customer's own words or a hint
+    set the language, only a confident detection changes it.
     """
-    if turn.language and turn.language_confidence >= config.language_confidence:
+    if not turn.language or turn.language_source not in ("model", "metadata"):
+        return None
+    if turn.language_source == "model" and turn.language_confidence >= config.language_confidence:
         return turn.language
-    if previous:
-        return previous
-    if turn.language in config.served_languages:
+    if known is None and (
+        turn.language_source == "metadata" or turn.language in config.served_languages
+    ):
         return turn.language
-    return config.default_language
+    return None
+
+
+def conversation_language(turn: Turn, previous: str | None, config: RoutingConfig) -> str:
+    """The language to answer and route in after this message: new evidence, else what the
+    conversation showed before, else the default (which is never stored as evidence)."""
+    return language_evidence(turn, previous, config) or previous or config.default_language
 
 
 def parse_amount(text: str) -> float | None:

@@ -18,6 +18,9 @@ class Turn:
     intent: str | None = None
     language: str | None = None
     language_confidence: float = 0.0
+    # What decided `language` (nlu_components.core.language_id): "model" (the text itself),
+    # "metadata" (the client's hint), "session" (carried over) or "default".
+    language_source: str = "model"
     sentiment: str | None = None
     sentiment_confidence: float = 0.0
     # P(positive) - P(negative): -1 (furious) .. +1 (delighted).
@@ -63,6 +66,7 @@ class Turn:
             intent=(parse.get("intent") or {}).get("name"),
             language=language.get("code"),
             language_confidence=float(language.get("confidence") or 0.0),
+            language_source=str(language.get("source") or "model"),
             sentiment=label,
             sentiment_confidence=confidence,
             polarity=polarity,

@@ -12,11 +12,14 @@ from rasa.shared.nlu.constants import METADATA, METADATA_EXAMPLE, METADATA_INTEN
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu_components.core.language_id import LanguageIdentifier
+from nlu_components.core.language_id import LanguageIdentifier, normalize_language_tag
 
 LANGUAGE = "language"
 HINT_KEY = "language_hint"
 SESSION_KEY = "session_language"
+# Where clients put the customer's language in a message's metadata, first found wins:
+# lingodesk's widget (`language_hint`), a plain `language`, and rasa-webchat's `customData`.
+HINT_PATHS = ((HINT_KEY,), ("language",), ("customData", "language"))
 
 
 # A featurizer in the recipe's terms, like Rasa's SpacyNLP: it adds to each message what the
@@ -29,8 +32,9 @@ class LanguageDetector(GraphComponent):
 
     Message metadata it reads (docs/architecture.md):
 
-    - ``language_hint``: a BCP-47 tag the client sends (the widget: the browser's or page's
-      language), e.g. ``"de-DE"``; ``source`` is ``"metadata"`` when it decides.
+    - ``language_hint``, ``language`` or ``customData.language`` (rasa-webchat's page data): a
+      BCP-47 tag the client sends (the widget: the browser's or page's language), e.g.
+      ``"de-DE"``, validated like any tag; ``source`` is ``"metadata"`` when it decides.
     - ``session_language``: the conversation's last confident language. A component cannot
       see the tracker, so lingodesk's channels copy the tracker's ``language`` slot into each
       incoming message's metadata; ``source`` is ``"session"`` when it decides. The slot
@@ -109,9 +113,20 @@ class LanguageDetector(GraphComponent):
             return
         metadata = _metadata(message)
         result = self._identifier.identify(
-            text, hint=metadata.get(HINT_KEY), session=metadata.get(SESSION_KEY)
+            text, hint=language_hint(metadata), session=metadata.get(SESSION_KEY)
         )
         message.set(LANGUAGE, result.as_dict(), add_to_output=True)
+
+
+def language_hint(metadata: dict[str, Any]) -> str | None:
+    """The first valid language tag a client put in the metadata (`HINT_PATHS`)."""
+    for path in HINT_PATHS:
+        value: Any = metadata
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if normalize_language_tag(value):
+            return value
+    return None
 
 
 def _metadata(message: Message) -> dict[str, Any]:

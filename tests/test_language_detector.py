@@ -9,6 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from handoff.config import RoutingConfig
+from handoff.conversation import analyse
+from handoff.policy import language_evidence
+from handoff.turns import Turn
 from nlu_components.core import language_id
 from nlu_components.core.language_id import (
     MAX_INPUT_CHARS,
@@ -17,6 +21,7 @@ from nlu_components.core.language_id import (
     has_words,
     normalize_language_tag,
 )
+from nlu_components.language_detector import language_hint
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "lid.176.ftz"
 pytestmark = [
@@ -267,3 +272,69 @@ def test_component_defaults_are_visible_and_complete() -> None:
         "model_path", "supported_languages", "min_confidence", "min_chars",
         "default_language", "top_k",
     }  # fmt: skip
+
+
+# -- only evidence sets a conversation's language (#35)
+def _first_turn(identifier: LanguageIdentifier, text: str, **metadata: object) -> Turn:
+    """The turn the routing policy sees for `text` as a conversation's first real message."""
+    result = identifier.identify(text, hint=language_hint(dict(metadata)))
+    return Turn.from_parse({"text": text, "language": result.as_dict()})
+
+
+@pytest.mark.parametrize("text", ["", "😡😡😡", "LD-482913", "   "])
+def test_a_message_without_words_never_sets_the_language(
+    identifier: LanguageIdentifier, text: str
+) -> None:
+    config = RoutingConfig()
+    turn = _first_turn(identifier, text)
+    assert language_evidence(turn, None, config) is None
+    assert language_evidence(turn, "de", config) is None
+
+
+def test_a_slash_intent_carries_no_language() -> None:
+    """`/greet` (rasa-webchat's init payload) is parsed by Rasa without the NLU pipeline: no
+    language key at all, so nothing to store; replies use the default until words come."""
+    config = RoutingConfig()
+    greet = {"text": "/greet", "intent": {"name": "greet", "confidence": 1.0}}
+    events = [{"event": "user", "text": "/greet", "parse_data": greet}]
+    analysis = analyse(events, greet, {}, config)
+    assert (analysis.language, analysis.language_known) == ("en", False)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("Hola, ¿dónde está mi pedido LD-482913?", "es"), ("Onde está o meu pedido?", "pt")],
+)
+def test_the_first_real_message_after_greet_chooses_the_language(
+    identifier: LanguageIdentifier, text: str, code: str
+) -> None:
+    """The issue's two quoted messages: detected below `language_confidence` (0.8), they
+    still beat the default, which was never evidence."""
+    config = RoutingConfig()
+    turn = _first_turn(identifier, text)
+    assert turn.language == code and turn.language_confidence < config.language_confidence
+    parse = {"text": text, "language": {"code": turn.language, "source": "model",
+                                        "confidence": turn.language_confidence}}  # fmt: skip
+    greet = {"text": "/greet", "intent": {"name": "greet", "confidence": 1.0}}
+    events = [
+        {"event": "user", "text": "/greet", "parse_data": greet},
+        {"event": "user", "text": text, "parse_data": parse},
+    ]
+    analysis = analyse(events, parse, {}, config)  # the slot stayed unset after /greet
+    assert (analysis.language, analysis.language_known) == (code, True)
+    # Once the customer's words set it, an unsure detection no longer changes it.
+    assert analyse(events, parse, {"language": "de"}, config).language == "de"
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"language_hint": "es-ES"}, {"language": "es"}, {"customData": {"language": "es-MX"}}],
+)
+def test_client_hints_are_read_alike_and_validated(
+    identifier: LanguageIdentifier, metadata: dict
+) -> None:
+    turn = _first_turn(identifier, "ok", **metadata)  # too short to decide: the hint does
+    assert (turn.language, turn.language_source) == ("es", "metadata")
+    assert language_evidence(turn, None, RoutingConfig()) == "es"
+    assert language_evidence(turn, "de", RoutingConfig()) is None  # words set it already
+    assert language_hint({"customData": {"language": "<script>"}, "language": 7}) is None
