@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 SESSION_LANGUAGE = "session_language"
 LANGUAGE_SLOT = "language"
+# rasa-webchat's page data, sent beside the message (not inside Rasa's metadata).
+CUSTOM_DATA = "customData"
 
 
 async def add_session_language(app: Sanic | None, message: UserMessage) -> UserMessage:
@@ -82,15 +84,29 @@ class SocketIOOutput(RasaSocketIOOutput):
 
 
 class SocketIOInput(_SessionLanguageMixin, RasaSocketIOInput):
-    """Rasa's socket.io channel (the chat widget's) with the session language and an output
-    that can carry ``custom`` payloads (handoff notices, agent messages)."""
+    """Rasa's socket.io channel (the chat widget's) with the session language, an output that
+    can carry ``custom`` payloads (handoff notices, agent messages), and rasa-webchat's page
+    data: rasa-webchat sends ``{message, customData, session_id}``, which Rasa's channel drops;
+    here ``customData`` reaches the NLU as ``metadata.customData`` (its ``language`` is a hint)."""
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         async def with_output(message: UserMessage) -> Any:
             message.output_channel = SocketIOOutput(self.sio, self.bot_message_evt)
             return await on_new_message(message)
 
-        return super().blueprint(with_output)
+        blueprint = super().blueprint(with_output)
+        namespace = self.namespace or "/"
+        rasa_handler = self.sio.handlers[namespace][self.user_message_evt]
+
+        async def with_custom_data(sid: str, data: Any) -> Any:
+            if isinstance(data, dict) and isinstance(data.get(CUSTOM_DATA), dict):
+                metadata = data.get(self.metadata_key)
+                metadata = dict(metadata) if isinstance(metadata, dict) else {}
+                data = {**data, self.metadata_key: {**metadata, CUSTOM_DATA: data[CUSTOM_DATA]}}
+            return await rasa_handler(sid, data)
+
+        self.sio.on(self.user_message_evt, with_custom_data, namespace=self.namespace)
+        return blueprint
 
     def get_output_channel(self) -> SocketIOOutput | None:
         """The output Rasa's HTTP API pushes through (agent replies, bot-back notices)."""

@@ -120,3 +120,36 @@ def browser_stack(
     train(project, cache_dir=model_cache)
     with RasaStack(project) as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def agent_api_url(browser_stack: RasaStack) -> Iterator[str]:
+    """A real agent API process (and console) on the browser stack's Redis and Rasa, with the
+    accounts ana (agents_es), gianni (agents_it) and carla (supervisor)."""
+    import sys
+
+    from bot.supervisor import Service, free_port, single_core_environment
+    from tests.agents import add_account_now
+
+    port = free_port()
+    handoff_redis = f"{browser_stack.redis.url}/2"
+    service = Service(
+        "agent API",
+        [sys.executable, "-m", "bot.agent.api", "--port", str(port)],
+        env=single_core_environment(
+            LINGODESK_REDIS_URL=handoff_redis,
+            LINGODESK_RASA_URL=browser_stack.url,
+            LINGODESK_DOMAIN=str(browser_stack.project / "domain.yml"),
+        ),
+        log=browser_stack.logs / "agent-api.log",
+    ).start()
+    try:
+        service.wait_for_url(f"http://127.0.0.1:{port}/health", timeout=60)
+        for name, role, teams in (
+            ("ana", "agent", ("agents_es",)), ("gianni", "agent", ("agents_it",)),
+            ("carla", "supervisor", ()),
+        ):  # fmt: skip
+            add_account_now(handoff_redis, name, role, *teams)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        service.stop()

@@ -8,7 +8,6 @@ transcript) go to test-output/console/; docs/images/console-ticket.png is copied
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,8 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from bot.supervisor import Service, free_port, single_core_environment
-from tests.agents import PASSWORD, add_account_now
+from tests.agents import PASSWORD
 from tests.servers import REPO_ROOT, RasaStack
 from tests.widget_browser import BROWSER_TEST_MARKS, REPLY_TIMEOUT_MS, Shop
 
@@ -29,33 +27,6 @@ ANGRY_SPANISH_CUSTOMER = (
 )
 ARABIC_CUSTOMER = "حولني لشخص حقيقي، هذا البوت ما ينفع"
 XSS = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def console_url(browser_stack: RasaStack) -> Iterator[str]:
-    """The agent API serving the console, on the shipped stack's Redis and Rasa."""
-    port = free_port()
-    handoff_redis = f"{browser_stack.redis.url}/2"
-    service = Service(
-        "agent API",
-        [sys.executable, "-m", "bot.agent.api", "--port", str(port)],
-        env=single_core_environment(
-            LINGODESK_REDIS_URL=handoff_redis,
-            LINGODESK_RASA_URL=browser_stack.url,
-            LINGODESK_DOMAIN=str(browser_stack.project / "domain.yml"),
-        ),
-        log=browser_stack.logs / "agent-api.log",
-    ).start()
-    try:
-        service.wait_for_url(f"http://127.0.0.1:{port}/health", timeout=60)
-        for name, role, teams in (
-            ("ana", "agent", ("agents_es",)), ("gianni", "agent", ("agents_it",)),
-            ("carla", "supervisor", ()),
-        ):  # fmt: skip
-            add_account_now(handoff_redis, name, role, *teams)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop()
 
 
 class Console:
@@ -92,7 +63,7 @@ class Console:
 
 
 @pytest.fixture
-def console(browser: Browser, console_url: str) -> Iterator[Callable[[str], Console]]:
+def console(browser: Browser, agent_api_url: str) -> Iterator[Callable[[str], Console]]:
     contexts = []
 
     def open_console(name: str) -> Console:
@@ -100,7 +71,7 @@ def console(browser: Browser, console_url: str) -> Iterator[Callable[[str], Cons
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
-        return Console(page, console_url).sign_in(name)
+        return Console(page, agent_api_url).sign_in(name)
 
     yield open_console
     for context in contexts:
