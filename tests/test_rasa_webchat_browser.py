@@ -1,6 +1,6 @@
-"""rasa-webchat 1.0.1 itself (from the npm registry, tests/webchat.py) in headless Chromium,
-set up as its README documents (socketUrl at Rasa, ``initPayload: "/greet"``, local storage),
-against real processes: Rasa serving the shipped assistant (fast NLU), lingodesk's action
+"""rasa-webchat 1.0.1 itself (from the npm registry by set-up, tests/webchat.py) in headless
+Chromium, set up as its README documents (socketUrl at Rasa, ``initPayload: "/greet"``, local
+storage), against real processes: Rasa serving the shipped assistant (fast NLU), lingodesk's action
 server, Redis and the agent API. The customers are answered in their language from their
 first message; an escalated one sees the queue notice and the agent's reply."""
 
@@ -37,10 +37,8 @@ def response_patterns(language: str) -> list[re.Pattern[str]]:
 
 
 @pytest.fixture(scope="module")
-def webchat(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache = getattr(pytestconfig, "cache", None)
-    directory = cache.mkdir("rasa-webchat") if cache else tmp_path_factory.mktemp("rasa-webchat")
-    return fetch_webchat(Path(directory))
+def webchat() -> Path:
+    return fetch_webchat(REPO_ROOT / "build")
 
 
 @pytest.fixture

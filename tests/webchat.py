@@ -1,7 +1,8 @@
 """rasa-webchat, the widget most Rasa shops already embed, for the browser tests: fetched from
-the npm registry (``npm pack rasa-webchat@1.0.1``, its Apache-2.0 licence kept beside it) into
-pytest's cache, and a shop page that embeds it as its README documents, served from a local
-port. Nothing of its protocol is written here: the page runs rasa-webchat's own bundle."""
+the npm registry by scripts/setup (``npm pack rasa-webchat@1.0.1`` into build/, its Apache-2.0
+licence kept beside it; `fetch_webchat` does the same when set-up could not), and a shop page
+that embeds it as its README documents, served from a local port. Nothing of its protocol is
+written here: the page runs rasa-webchat's own bundle."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ PAGE = """<!doctype html>
 
 
 def fetch_webchat(cache: Path) -> Path:
-    """The directory holding rasa-webchat's bundle (index.js) and LICENSE, fetched once."""
+    """``cache/rasa-webchat-<version>``, holding rasa-webchat's bundle (index.js) and LICENSE,
+    fetched unless set-up did."""
+    cache.mkdir(parents=True, exist_ok=True)
     target = cache / f"rasa-webchat-{VERSION}"
     if (target / "index.js").is_file():
         return target
