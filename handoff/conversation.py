@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handoff.config import RoutingConfig
-from handoff.policy import Decision, conversation_language, decide, language_evidence
+from handoff.policy import Decision, decide, language_evidence
 from handoff.redaction import redact_transcript
 from handoff.tickets import transcript
 from handoff.turns import Turn
@@ -60,7 +60,7 @@ def analyse(
     """
     *history, turn = user_turns(events) or [Turn.from_parse(latest_message)]
     known = language_evidence(turn, slots.get("language"), config) or slots.get("language")
-    language = conversation_language(turn, slots.get("language"), config)
+    language = known or config.default_language  # what conversation_language returns
     entities: dict[str, str] = {}
     for earlier in [*history, turn]:
         entities.update(earlier.entities)

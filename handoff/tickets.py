@@ -5,7 +5,6 @@ validated, serialised to a Redis hash and built from a Rasa tracker's events."""
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -14,7 +13,7 @@ from typing import Any, Literal
 
 from handoff.config import PRIORITIES
 from handoff.errors import InvalidTicketError, check_queue
-from handoff.ids import is_conversation_id, is_ticket_id
+from handoff.ids import is_conversation_id, is_language_tag, is_ticket_id
 
 # BotUttered metadata key marking a message an agent wrote (the transcript shows it as such).
 AGENT_METADATA_KEY = "lingodesk_agent"
@@ -22,7 +21,6 @@ AGENT_METADATA_KEY = "lingodesk_agent"
 Status = Literal["waiting", "claimed", "closed"]
 Outcome = Literal["created", "updated", "existing"]
 
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _SENDERS = {"user", "bot", "agent"}
 
 
@@ -73,7 +71,7 @@ class Ticket:
             raise bad("priority", f"must be an integer 0..{len(PRIORITIES) - 1}")
         if not isinstance(self.reason, str) or not self.reason.strip():
             raise bad("reason", "must be a non-empty sentence")
-        if not isinstance(self.language, str) or not _LANGUAGE.match(self.language):
+        if not is_language_tag(self.language):
             raise bad("language", "must be a language code like 'de' or 'pt-BR'")
         if not isinstance(self.sentiment_trend, list):
             raise bad("sentiment_trend", "must be a list")

@@ -6,6 +6,7 @@ first message; an escalated one sees the queue notice and the agent's reply."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.widget_browser import BROWSER_TEST_MARKS, REPLY_TIMEOUT_MS
 pytestmark = BROWSER_TEST_MARKS
 
 
+@functools.cache
 def response_patterns(language: str) -> list[re.Pattern[str]]:
     """Every text the shipped domain has for `language`, with its {slots} as wildcards."""
     domain = yaml.safe_load((REPO_ROOT / "domain.yml").read_text(encoding="utf-8"))

@@ -70,11 +70,11 @@ def _console_file(request: web.Request) -> bool:
     )
 
 
-async def current_account(request: web.Request) -> Account | None:
+async def current_account(request: web.Request, token: str | None = None) -> Account | None:
     """The account the request's credential belongs to right now (None once it was revoked,
     logged out or expired): the bearer token if there is one, else the session cookie."""
     desk = desk_of(request)
-    token = _bearer(request)
+    token = token or _bearer(request)
     if token is not None:
         return await desk.accounts.account_for_token(token)
     cookie = request.cookies.get(COOKIE)
@@ -93,12 +93,13 @@ async def identify(request: web.Request, handler: Handler) -> web.StreamResponse
         if request.method in UNSAFE_METHODS and "Origin" in request.headers:
             _check_origin(request, desk)  # no logging a victim in from another site
         return await handler(request)
-    if _bearer(request) is None:  # the console's cookie
+    token = _bearer(request)
+    if token is None:  # the console's cookie
         if not request.cookies.get(COOKIE):
             raise AuthenticationError("sign in: an API token (Authorization: Bearer) or /login")
         if request.method in UNSAFE_METHODS:
             _check_origin(request, desk)
-    account = await current_account(request)
+    account = await current_account(request, token)
     if account is None:
         raise AuthenticationError("the credential is unknown, expired or revoked")
     request[ACCOUNT] = account

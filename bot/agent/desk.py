@@ -7,7 +7,6 @@ the ticket is checked there, atomically), and records the change in the audit lo
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from typing import Any
 
@@ -20,6 +19,7 @@ from bot.agent.context import Desk, desk_of
 from bot.agent.credentials import account_of, client_address
 from bot.agent.errors import BadRequestError, json_body, text_field
 from handoff.errors import check_queue
+from handoff.ids import is_language_tag
 from handoff.tickets import AGENT_METADATA_KEY, Ticket, transcript
 
 MAX_REPLY_CHARS = 4000
@@ -173,7 +173,7 @@ async def canned(request: web.Request) -> web.Response:
     """``?language=es``: the assistant's responses as canned replies in that language."""
     desk = desk_of(request)
     language = request.query.get("language", "")
-    if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})?", language):
+    if not is_language_tag(language):
         raise BadRequestError("language must be a code like es or pt-BR")
     default = desk.config.default_language
     return web.json_response({"replies": replies_for(desk.canned, language, default)})

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.agent.accounts import Account
 from bot.agent.authorization import allowed
 from bot.agent.context import Desk, desk_of
 from bot.agent.credentials import current_account
@@ -29,7 +30,7 @@ OLDEST_WAIT = re.compile(r'"oldest_wait_seconds": [0-9.e+-]+')
 KEEPALIVE_SECONDS = 15
 
 
-async def _ticket_update(desk: Desk, account: Any, ticket_id: str) -> dict[str, Any]:
+async def _ticket_update(desk: Desk, account: Account, ticket_id: str) -> dict[str, Any]:
     try:
         ticket = await desk.queues.get(ticket_id)
     except QueueError:
