@@ -12,7 +12,11 @@ from rasa.shared.nlu.constants import METADATA, METADATA_EXAMPLE, METADATA_INTEN
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu_components.core.language_id import LanguageIdentifier, normalize_language_tag
+from nlu_components.core.language_id import (
+    SERVED_PRIOR,
+    LanguageIdentifier,
+    normalize_language_tag,
+)
 
 LANGUAGE = "language"
 HINT_KEY = "language_hint"
@@ -57,6 +61,13 @@ class LanguageDetector(GraphComponent):
             # macrolanguage the models cannot split (sr/hr/bs, id/ms, no/nn); detection is
             # never restricted to them: routing needs unserved languages too.
             "supported_languages": [],
+            # Languages the bot does not answer in but a team of agents reads (routing.yml's
+            # `queues.languages`): they share the supported languages' prior.
+            "expected_languages": [],
+            # Log-odds in favour of each supported and expected language on text that could
+            # be several (two words of Portuguese read as Galician); 0 turns it off.
+            # docs/language-id.md.
+            "served_prior": SERVED_PRIOR,
             # Below this probability the text does not override the context.
             "min_confidence": 0.5,
             # Text with fewer letters does not override the context ("ok", "thx").
@@ -72,10 +83,12 @@ class LanguageDetector(GraphComponent):
         self._identifier = LanguageIdentifier(
             config["model_path"],
             supported_languages=config["supported_languages"],
+            expected_languages=config["expected_languages"],
             min_confidence=config["min_confidence"],
             min_chars=config["min_chars"],
             default_language=config["default_language"],
             top_k=config["top_k"],
+            served_prior=config["served_prior"],
         )
 
     @classmethod

@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handoff.config import RoutingConfig
+from handoff.config_loader import load_config
 from handoff.conversation import analyse
 from handoff.policy import language_evidence
 from handoff.turns import Turn
-from nlu_components.core import language_id
+from nlu_components.core import language_models
 from nlu_components.core.language_id import (
     MAX_INPUT_CHARS,
     SETUP_COMMAND,
@@ -149,6 +150,65 @@ def test_served_member_of_a_macrolanguage_is_reported() -> None:
     assert malaysian_desk.identify("Pesanan saya belum sampai").code == "ms"
 
 
+@pytest.mark.parametrize(
+    ("text", "without_prior", "on_the_desk"),
+    [("Boa tarde", "gl", "pt"), ("Hola, buenas", "es", "es"), ("Pago duplicado", "es", "es")],
+)
+def test_served_languages_win_short_ambiguous_text(
+    text: str, without_prior: str, on_the_desk: str
+) -> None:
+    """Two words of Portuguese read as Galician by the detectors alone go to the desk's
+    Portuguese; a served language's own short text gains confidence (past min_confidence for
+    "Pago duplicado")."""
+    plain = LanguageIdentifier(MODEL, supported_languages=SERVED, served_prior=0.0)
+    desk = LanguageIdentifier(MODEL, supported_languages=SERVED)
+    assert plain.predict(text).code == without_prior
+    assert desk.predict(text).code == on_the_desk
+    assert desk.predict(text).confidence > plain.predict(text).probability(on_the_desk)
+
+
+def test_expected_languages_share_the_prior() -> None:
+    """A desk whose Italian team reads Italian customers: short Italian is not lost to the
+    served languages' prior (shown with a strong one)."""
+    without_team = LanguageIdentifier(MODEL, supported_languages=SERVED, served_prior=3.0)
+    with_team = LanguageIdentifier(
+        MODEL, supported_languages=SERVED, expected_languages=["it"], served_prior=3.0
+    )
+    for text in ("Ho pagato", "Va bene"):
+        assert without_team.predict(text).code != "it"
+        assert with_team.predict(text).code == "it"
+
+
+def test_shipped_desk_languages_match_the_routing() -> None:
+    """config.yml's language ID favours exactly the languages routing.yml answers or has a
+    team for: a language added to one and not the other would be routed by one prior and
+    detected by another."""
+    from benchmarks.langid import shipped_detector_settings
+
+    root = MODEL.parent.parent
+    detector = shipped_detector_settings(root / "config.yml")
+    routing = load_config(root / "handoff" / "routing.yml")
+    assert detector["supported_languages"] == list(routing.served_languages)
+    assert set(detector["expected_languages"]) == (
+        set(routing.queues.languages) - set(routing.served_languages)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Il pacco è arrivato rotto", "it"),
+        ("Dziękuję bardzo", "pl"),
+        ("Mijn pakket is kapot", "nl"),
+    ],
+)
+def test_served_prior_leaves_clear_unserved_languages_alone(
+    identifier: LanguageIdentifier, text: str, code: str
+) -> None:
+    assert identifier.identify(text).as_dict()["code"] == code
+    assert identifier.identify(text).source == "model"
+
+
 def test_ranking_is_cut_to_top_k() -> None:
     result = LanguageIdentifier(MODEL, top_k=5).identify("Il pacco è arrivato rotto")
     probabilities = [p for _, p in result.ranking]
@@ -160,7 +220,7 @@ def test_long_input_is_capped(identifier: LanguageIdentifier, monkeypatch) -> No
     """A 10,000-character message reaches the models as at most MAX_INPUT_CHARS characters
     (what bounds its cost), and is still identified."""
     seen: list[int] = []
-    for model in (language_id._FastText, language_id._Langid):
+    for model in (language_models.FastTextModel, language_models.LangidModel):
         original = model.probabilities
 
         def spy(self, text: str, original=original) -> object:
@@ -223,7 +283,13 @@ def test_missing_model_names_the_setup_command(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [{"default_language": "english"}, {"min_confidence": 1.5}, {"supported_languages": ["xyz"]}],
+    [
+        {"default_language": "english"},
+        {"min_confidence": 1.5},
+        {"supported_languages": ["xyz"]},
+        {"served_prior": -1.0},
+        {"served_prior": 50.0},
+    ],
 )
 def test_invalid_config_fails_early(config: dict) -> None:
     with pytest.raises(ValueError):
@@ -270,7 +336,7 @@ def test_component_defaults_are_visible_and_complete() -> None:
 
     assert set(LanguageDetector.get_default_config()) == {
         "model_path", "supported_languages", "min_confidence", "min_chars",
-        "default_language", "top_k",
+        "default_language", "top_k", "served_prior", "expected_languages",
     }  # fmt: skip
 
 
@@ -279,6 +345,15 @@ def _first_turn(identifier: LanguageIdentifier, text: str, **metadata: object) -
     """The turn the routing policy sees for `text` as a conversation's first real message."""
     result = identifier.identify(text, hint=language_hint(dict(metadata)))
     return Turn.from_parse({"text": text, "language": result.as_dict()})
+
+
+def test_on_the_desk_the_portuguese_message_is_confident(identifier: LanguageIdentifier) -> None:
+    """With the served prior "Onde está o meu pedido?" clears `language_confidence` itself
+    (Galician, its runner-up, is not served). The Spanish one stays below: its runner-up is
+    Portuguese, served too, and there the first-message rule above decides."""
+    portuguese = _first_turn(identifier, "Onde está o meu pedido?")
+    assert portuguese.language == "pt"
+    assert portuguese.language_confidence >= RoutingConfig().language_confidence
 
 
 @pytest.mark.parametrize("text", ["", "😡😡😡", "LD-482913", "   "])
@@ -305,13 +380,12 @@ def test_a_slash_intent_carries_no_language() -> None:
     ("text", "code"),
     [("Hola, ¿dónde está mi pedido LD-482913?", "es"), ("Onde está o meu pedido?", "pt")],
 )
-def test_the_first_real_message_after_greet_chooses_the_language(
-    identifier: LanguageIdentifier, text: str, code: str
-) -> None:
-    """The issue's two quoted messages: detected below `language_confidence` (0.8), they
-    still beat the default, which was never evidence."""
+def test_the_first_real_message_after_greet_chooses_the_language(text: str, code: str) -> None:
+    """The issue's two quoted messages as the detectors alone read them, below
+    `language_confidence` (0.8): they still beat the default, which was never evidence."""
     config = RoutingConfig()
-    turn = _first_turn(identifier, text)
+    detectors_alone = LanguageIdentifier(MODEL, supported_languages=SERVED, served_prior=0.0)
+    turn = _first_turn(detectors_alone, text)
     assert turn.language == code and turn.language_confidence < config.language_confidence
     parse = {"text": text, "language": {"code": turn.language, "source": "model",
                                         "confidence": turn.language_confidence}}  # fmt: skip

@@ -16,6 +16,8 @@ turns two small offline models into a decision a support desk can route on:
 3. **Two detectors, one vote**: fastText ``lid.176`` and langid.py's byte n-gram naive Bayes
    (``py3langid``) err differently on short text; their geometric mean is more accurate
    than either (``python -m benchmarks langid`` measures fastText and the combination).
+   The desk's languages (the bot's, and those a team of agents reads) get a prior
+   (:data:`SERVED_PRIOR`): two words of Portuguese are not Galician on a Portuguese desk.
 4. **ISO 639-1 out**: lid.176's regional varieties count for the written standard an agent
    answers in (Alemannic and Bavarian: de, Egyptian Arabic: ar, Cantonese and Wu: zh,
    Neapolitan: it, ...). Members of an ISO 639 macrolanguage that the models cannot tell
@@ -28,7 +30,6 @@ turns two small offline models into a decision a support desk can route on:
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,13 @@ from typing import Any, Literal
 import numpy as np
 import regex
 
+from nlu_components.core.language_models import (
+    MACROLANGUAGE_MEMBERS,
+    TAG_ALIASES,
+    CodeSpace,
+    FastTextModel,
+    LangidModel,
+)
 from nlu_components.core.tokenization import UNSPACED_SCRIPTS, without_surrogates
 
 Source = Literal["model", "session", "metadata", "default"]
@@ -54,29 +62,18 @@ FASTTEXT_WEIGHT = 0.5
 # Probability floor inside the logarithms: one detector's near-zero cannot veto the other's
 # strong vote outright.
 _EPSILON = 1e-4
+# Log-odds added to the score of each language the desk serves or expects: a desk's customers
+# mostly write in them, and on a two-word message that tips "Boa tarde" from Galician to
+# Portuguese. Chosen by `python -m benchmarks langid --tune` on XLM-T's train tweets (two-word
+# prefixes): the mean accuracy of each language on a desk that serves it and on one that does
+# not, weighed 0.9 to 0.1 as such a desk's traffic would be; reported on the val tweets and on
+# xSID, unserved languages included (docs/language-id.md).
+SERVED_PRIOR = 1.5
+# Beyond this the prior, not the text, would decide (e^5: 148 to 1).
+MAX_SERVED_PRIOR = 5.0
 # A fallback language less probable than this given a text in a non-Latin script is ruled out
 # by the text itself (German for Cyrillic text, say).
 PLAUSIBILITY_FLOOR = 0.01
-
-# lid.176 labels without an ISO 639-1 code that are regional varieties of a written standard
-# with one. Other labels without an ISO 639-1 code (Cebuano, Lojban, ...) are left out.
-LID176_PARENT_LANGUAGE: dict[str, str] = {
-    "als": "de", "bar": "de", "pfl": "de", "nds": "de", "vls": "nl",
-    "arz": "ar", "wuu": "zh", "yue": "zh",
-    "nap": "it", "scn": "it", "vec": "it", "lmo": "it", "pms": "it", "eml": "it",
-    "min": "ms", "azb": "az", "ckb": "ku", "pnb": "pa", "hif": "hi", "dty": "ne",
-}  # fmt: skip
-
-# ISO 639 macrolanguages whose members have their own ISO 639-1 codes, most widely written
-# member first (CLDR population figures). Neither detector separates these reliably on chat
-# text (lid.176 called 6 of 12 hand-written Croatian support messages "sr", 4 "hr"), so they
-# are pooled.
-MACROLANGUAGE_MEMBERS: dict[str, tuple[str, ...]] = {
-    "sh": ("sr", "hr", "bs"),
-    "ms": ("id", "ms"),
-    "no": ("no", "nb", "nn"),
-}
-_POOL_OF = {member: macro for macro, members in MACROLANGUAGE_MEMBERS.items() for member in members}
 
 # Scripts that settle the language by themselves: the first code is reported, the others stay
 # plausible for the fallbacks ("東京" may be Japanese). "Japanese" stands for any kana.
@@ -88,9 +85,6 @@ SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
     "Gurmukhi": ("pa",), "Oriya": ("or",), "Tibetan": ("bo",), "Thaana": ("dv",),
     "Ethiopic": ("am",),
 }  # fmt: skip
-
-# Legacy and alias primary subtags a client may send, mapped to what this module reports.
-_TAG_ALIASES = {"iw": "he", "in": "id", "ji": "yi", "nb": "no", "sh": "sr"}
 
 _QUOTED = regex.compile(r'"[^"]*"|“[^”]*”|„[^“”]*[“”]|«[^»]*»|‹[^›]*›|「[^」]*」|『[^』]*』')
 # In scripts written without spaces a "token with a digit" must stop at the letters.
@@ -119,9 +113,9 @@ _SCRIPTS = {
 class LanguageResult:
     """The language of one message and where the decision came from.
 
-    ``confidence`` is always the models' probability of ``code`` given this text (0.0 when it
-    has no words), also when ``source`` says a fallback decided: a router can tell new
-    evidence from carried-over context.
+    ``confidence`` is always the models' probability of ``code`` given this text and the
+    desk's languages (0.0 when it has no words), also when ``source`` says a fallback
+    decided: a router can tell new evidence from carried-over context.
     """
 
     code: str
@@ -177,7 +171,14 @@ def normalize_language_tag(tag: object) -> str | None:
     primary = tag.strip().replace("_", "-").split("-", 1)[0].lower()
     if len(primary) != 2 or not primary.isascii() or not primary.isalpha():
         return None
-    return _TAG_ALIASES.get(primary, primary)
+    return TAG_ALIASES.get(primary, primary)
+
+
+def _language_codes(setting: str, tags: Sequence[str]) -> tuple[str, ...]:
+    codes = [normalize_language_tag(tag) for tag in tags]
+    if None in codes:
+        raise ValueError(f"{setting} must be ISO 639-1 codes: {list(tags)}")
+    return tuple(code for code in codes if code)
 
 
 def has_words(text: str) -> bool:
@@ -223,77 +224,6 @@ def _keep_if_enough(reduced: str, original: str, min_letters: int) -> str:
     return reduced if len(_LETTER.findall(reduced)) >= min_letters else original
 
 
-class _CodeSpace:
-    """Maps each detector's labels onto one vector of codes (ISO 639-1, macrolanguages
-    pooled)."""
-
-    def __init__(self, label_sets: Sequence[Sequence[str]]) -> None:
-        self.codes = sorted({c for labels in label_sets for c in map(self.code_of, labels) if c})
-        self._index = {c: i for i, c in enumerate(self.codes)}
-
-    @staticmethod
-    def code_of(label: str) -> str | None:
-        code = _TAG_ALIASES.get(label, LID176_PARENT_LANGUAGE.get(label, label))
-        if len(code) != 2:
-            return None
-        return _POOL_OF.get(code, code)
-
-    def indices(self, labels: Sequence[str]) -> np.ndarray:
-        """Each label's position in :attr:`codes`; labels without a code get one past the
-        end, a slot that is summed and dropped."""
-        dropped = len(self.codes)
-        return np.array([self._index.get(self.code_of(label) or "", dropped) for label in labels])
-
-    def pool(self, probabilities: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        """A detector's label probabilities summed into codes."""
-        return np.bincount(indices, probabilities, minlength=len(self.codes) + 1)[:-1]
-
-
-@functools.cache
-def _load_fasttext(path: Path) -> Any:
-    import fasttext
-
-    return fasttext.load_model(str(path))
-
-
-@functools.lru_cache(maxsize=1)
-def _load_langid() -> Any:
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-class _FastText:
-    """fastText lid.176: probabilities for all 176 labels."""
-
-    def __init__(self, path: Path) -> None:
-        self._model = _load_fasttext(path)
-        self.labels = [label.removeprefix("__label__") for label in self._model.get_labels()]
-        self._row = {f"__label__{label}": i for i, label in enumerate(self.labels)}
-
-    def probabilities(self, text: str) -> np.ndarray:
-        labels, probs = self._model.predict(text, k=-1, threshold=0.0)
-        out = np.zeros(len(self.labels))
-        out[[self._row[label] for label in labels]] = probs
-        return out
-
-
-class _Langid:
-    """langid.py's byte n-gram naive Bayes as retrained in py3langid 0.4 (142 languages,
-    probabilities calibrated for text length)."""
-
-    def __init__(self) -> None:
-        self._model = _load_langid()
-        self.labels = list(self._model.labels)
-        self._row = {label: i for i, label in enumerate(self.labels)}
-
-    def probabilities(self, text: str) -> np.ndarray:
-        out = np.zeros(len(self.labels))
-        for label, p in self._model.rank(text):
-            out[self._row[label]] = p
-        return out
-
-
 def _softmax(log_p: np.ndarray) -> np.ndarray:
     p = np.exp(log_p - log_p.max())
     return p / p.sum()
@@ -305,8 +235,13 @@ class LanguageIdentifier:
     Args:
         model_path: fastText ``lid.176.ftz`` (built into ``models/`` by the set-up).
         supported_languages: the bot's languages. They decide which member a macrolanguage
-            pool reports (a Croatian desk gets "hr", not "sr"); nothing else is restricted,
-            since routing needs the true language of customers the bot cannot serve.
+            pool reports (a Croatian desk gets "hr", not "sr") and get ``served_prior``;
+            nothing is restricted to them, since routing needs the true language of
+            customers the bot cannot serve.
+        expected_languages: languages the bot does not answer in but the desk expects
+            (a team of agents reads them): they get ``served_prior`` too.
+        served_prior: log-odds added to the score of each supported and expected language
+            (0: none).
         min_confidence: below this probability the text does not decide alone.
         min_chars: text with fewer letters does not decide alone.
         default_language: the last fallback.
@@ -317,10 +252,12 @@ class LanguageIdentifier:
         self,
         model_path: str | Path,
         supported_languages: Sequence[str] = (),
+        expected_languages: Sequence[str] = (),
         min_confidence: float = 0.5,
         min_chars: int = 4,
         default_language: str = "en",
         top_k: int = 3,
+        served_prior: float = SERVED_PRIOR,
     ) -> None:
         path = Path(model_path)
         if not path.is_file():
@@ -335,18 +272,20 @@ class LanguageIdentifier:
             )
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be within [0, 1], not {min_confidence}")
-        supported = [normalize_language_tag(code) for code in supported_languages]
-        if None in supported:
-            raise ValueError(f"supported_languages must be ISO 639-1 codes: {supported_languages}")
-        self.supported_languages: tuple[str, ...] = tuple(c for c in supported if c)
+        if not 0.0 <= served_prior <= MAX_SERVED_PRIOR:
+            raise ValueError(
+                f"served_prior must be within [0, {MAX_SERVED_PRIOR}], not {served_prior}"
+            )
+        self.supported_languages = _language_codes("supported_languages", supported_languages)
+        self.expected_languages = _language_codes("expected_languages", expected_languages)
         self.default_language = default
         self.min_confidence = min_confidence
         self.min_chars = int(min_chars)
         self.top_k = int(top_k)
 
-        self._fasttext = _FastText(path)
-        self._langid = _Langid()
-        self._space = _CodeSpace([self._fasttext.labels, self._langid.labels])
+        self._fasttext = FastTextModel(path)
+        self._langid = LangidModel()
+        self._space = CodeSpace([self._fasttext.labels, self._langid.labels])
         self._fasttext_codes = self._space.indices(self._fasttext.labels)
         self._langid_codes = self._space.indices(self._langid.labels)
         # Codes langid.py has no class for: there it abstains and fastText votes alone.
@@ -357,12 +296,18 @@ class LanguageIdentifier:
         served = {macro: self._served_member(members)
                   for macro, members in MACROLANGUAGE_MEMBERS.items()}  # fmt: skip
         self.codes = [served.get(code, code) for code in self._space.codes]
+        self._log_prior = served_prior * np.isin(self.codes, self._desk_languages)
+
+    @property
+    def _desk_languages(self) -> tuple[str, ...]:
+        return self.supported_languages + self.expected_languages
 
     def _served_member(self, members: Sequence[str]) -> str:
-        return next((m for m in members if m in self.supported_languages), members[0])
+        return next((m for m in members if m in self._desk_languages), members[0])
 
     def predict(self, text: str) -> LanguagePrediction:
-        """What ``text`` alone says about its language (no fallbacks)."""
+        """What ``text`` says about its language on this desk (the served prior, no
+        fallbacks)."""
         if not has_words(text):
             return LanguagePrediction({}, 0)
         cleaned, script = evidence_text(text, self.min_chars)
@@ -381,6 +326,7 @@ class LanguageIdentifier:
         combined = _softmax(
             FASTTEXT_WEIGHT * np.log(fasttext_p + _EPSILON)
             + (1 - FASTTEXT_WEIGHT) * np.log(langid_p + _EPSILON)
+            + self._log_prior
         )
         return dict(zip(self.codes, combined.tolist()))
 
