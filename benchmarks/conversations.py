@@ -1,7 +1,7 @@
 """Conversations: scripted support conversations played through the real assistant, and who
 reached a human, in which queue, at what priority, after how many messages.
 
-Each conversation of data/conversations/ (held out: written for this benchmark, never
+Each conversation of data/test/conversations/ (held out: written for this benchmark, never
 trained on) is sent message by message through Rasa's REST channel of a served assistant
 (bot/stack.py: Rasa, the action server, Redis); after each message the handoff queues in Redis
 are asked whether the conversation has a ticket. Two systems, trained on the same data/:
@@ -33,7 +33,7 @@ from typing import Any
 from benchmarks.assistant import prepare_shipped_assistant
 from benchmarks.common import REPO_ROOT
 
-CONVERSATIONS = REPO_ROOT / "data" / "conversations"
+CONVERSATIONS = REPO_ROOT / "data" / "test" / "conversations"
 STOCK_CONFIG = Path(__file__).resolve().parent / "stock_config.yml"
 ENCODER = REPO_ROOT / "models" / "multilingual-e5-small"
 SYSTEMS = ("lingodesk", "stock")

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import IO
 
 from bot.supervisor import ServiceError, log_tail, rasa_command
+from nlu_components.importer import HELD_OUT_DIRECTORIES
 
 # What `rasa train` reads: a model older than any of these is out of date.
 PROJECT_FILES = ("config.yml", "domain.yml", "data")
 # Under models/: where `rasa train` writes before the model is moved beside the others.
 TRAINING_DIR = ".training"
+HELD_OUT = frozenset(HELD_OUT_DIRECTORIES)
 
 
 class TrainingError(ServiceError):
@@ -47,7 +49,9 @@ def needs_training(project: Path, models_dir: Path) -> bool:
     for name in PROJECT_FILES:
         path = project / name
         files = path.rglob("*") if path.is_dir() else [path]
-        if any(f.is_file() and f.stat().st_mtime > built for f in files):
+        # Held-out evaluation data changes nothing a model learns.
+        trained = (f for f in files if HELD_OUT.isdisjoint(f.relative_to(project).parts[:-1]))
+        if any(f.is_file() and f.stat().st_mtime > built for f in trained):
             return True
     return False
 

@@ -1,9 +1,9 @@
-"""Scripted support conversations with their expected handoff (data/conversations/).
+"""Scripted support conversations with their expected handoff (data/test/conversations/).
 
 Each file holds the conversations of one language (``language: es``) or of several
 (``language: multi``, each conversation naming its own). A conversation is a list of customer
 messages and what should come of them: the bot keeps it, or a ticket in ``queue`` at
-``min_priority`` or above. The format is documented in data/conversations/README.md.
+``min_priority`` or above. The format is documented in data/test/conversations/README.md.
 """
 
 from __future__ import annotations

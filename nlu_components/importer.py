@@ -22,6 +22,9 @@ from rasa.shared.importers.rasa import RasaFileImporter
 
 logger = logging.getLogger(__name__)
 
+# Directories (at any depth under the data paths) whose files are never trained on.
+HELD_OUT_DIRECTORIES = ("test",)
+
 
 class HeldOutTestDataImporter(RasaFileImporter):
     """RasaFileImporter that skips NLU and story files under a held-out directory."""
@@ -31,7 +34,7 @@ class HeldOutTestDataImporter(RasaFileImporter):
         config_file: str | None = None,
         domain_path: str | None = None,
         training_data_paths: list[str] | str | None = None,
-        held_out_directories: Iterable[str] = ("test",),
+        held_out_directories: Iterable[str] = HELD_OUT_DIRECTORIES,
     ) -> None:
         super().__init__(config_file, domain_path, training_data_paths)
         held_out = set(held_out_directories)
