@@ -164,6 +164,27 @@ def _threshold_table(confidences: Sequence[float], correct: Sequence[bool]) -> l
     return thresholds
 
 
+def detection_scores(
+    scores: Sequence[float], positive: Sequence[bool], flagged: Sequence[bool]
+) -> dict[str, Any]:
+    """How well a score finds the positives: ``auroc`` (threshold-free; None with only one
+    class present), and the ``precision`` and ``recall`` of the ``flagged`` decisions taken at
+    the operating point."""
+    from sklearn.metrics import roc_auc_score
+
+    positives = sum(positive)
+    hits = sum(p and f for p, f in zip(positive, flagged))
+    return {
+        "examples": len(scores),
+        "positives": positives,
+        "auroc": (
+            float(roc_auc_score(positive, scores)) if 0 < positives < len(positive) else None
+        ),
+        "precision": hits / sum(flagged) if any(flagged) else None,
+        "recall": hits / positives if positives else None,
+    }
+
+
 def percentile(values: Sequence[float], q: int) -> float:
     """The ``q``-th percentile (inclusive method, as the latency suite reports them)."""
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]

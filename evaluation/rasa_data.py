@@ -1,21 +1,24 @@
 """Rasa NLU test data (``data/test/<lang>.yml``, YAML or JSON) as report records, and the
 languages a model was trained on, told from its training files' names.
 
-Gold labels: intent and entities from the test data, sentiment from each example's metadata
-(``metadata: {sentiment: negative}``, or the intent's), language from the file name
-(``data/test/de.yml`` is German).
+Gold labels: intent and entities from the test data, sentiment and anger from each example's
+metadata (``metadata: {sentiment: negative, anger: frustrated}``, or the intent's), language
+from the file name (``data/test/de.yml`` is German).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from evaluation.records import Annotation, Record, gold_record
-from nlu_components.core.examples import EntitySpan
+from nlu_components.core.examples import ANGER_LEVELS, EntitySpan
 from nlu_components.core.language_id import normalize_language_tag
 
 # Where sentiment stands: the examples' (or intents') metadata key, and the parse result's.
 SENTIMENT_KEY = "sentiment"
+# The anger level in example metadata (data/README.md), and the parse result's anger.
+ANGER_KEY = "anger"
 
 
 def language_code(name: str) -> str | None:
@@ -41,6 +44,17 @@ def is_rasa_nlu_file(path: Path) -> bool:
     return bool(is_nlu_file(str(path)))
 
 
+def gold_anger_level(annotations: dict[str, Any]) -> str | None:
+    """An example's anger level as data/README.md defines it: its label; calm where it is
+    neutral or positive; unknown (None) for a negative example without a label."""
+    level = annotations.get(ANGER_KEY)
+    if level in ANGER_LEVELS:
+        return level
+    if annotations.get(SENTIMENT_KEY) in ("neutral", "positive"):
+        return "calm"
+    return None
+
+
 def gold_records(path: Path) -> list[Record]:
     """A Rasa NLU file as report records, filed under the file's name ("de")."""
     from rasa.shared.nlu.constants import METADATA_EXAMPLE, METADATA_INTENT
@@ -50,9 +64,12 @@ def gold_records(path: Path) -> list[Record]:
     records = []
     for message in load_data(str(path)).nlu_examples:
         metadata = message.get("metadata") or {}
-        sentiment = (metadata.get(METADATA_EXAMPLE) or {}).get(SENTIMENT_KEY) or (
-            metadata.get(METADATA_INTENT) or {}
-        ).get(SENTIMENT_KEY)
+        annotations = {
+            **(metadata.get(METADATA_INTENT) or {}),
+            **(metadata.get(METADATA_EXAMPLE) or {}),
+        }
+        sentiment = annotations.get(SENTIMENT_KEY)
+        level = gold_anger_level(annotations)
         entities = tuple(
             EntitySpan(e["start"], e["end"], e["entity"]) for e in message.get("entities") or []
         )
@@ -61,6 +78,8 @@ def gold_records(path: Path) -> list[Record]:
             entities=entities,
             sentiment=sentiment,
             language=language_code(group),
+            anger=ANGER_LEVELS.get(level or ""),
+            anger_level=level,
         )
         records.append(gold_record(message.get("text"), group, gold))
     return records

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.rasa_data import SENTIMENT_KEY
+from evaluation.rasa_data import ANGER_KEY, SENTIMENT_KEY
 from evaluation.records import Annotation, EvaluationError, Record, short_message
 from nlu_components.core.examples import EntitySpan
 
@@ -100,6 +100,7 @@ def predicted_record(parser: RasaParser, record: Record) -> Record:
         short_text = short_message(record.text, record.gold.language)
         short_language = language_of(parser.parse(short_text)[0])
     sentiment = result.get(SENTIMENT_KEY)
+    anger = result.get(ANGER_KEY) if isinstance(result.get(ANGER_KEY), dict) else {}
     intent = result.get("intent") or {}
     annotation = Annotation(
         intent=intent.get("name"),
@@ -109,6 +110,8 @@ def predicted_record(parser: RasaParser, record: Record) -> Record:
         language=language_of(result),
         short_language=short_language,
         fallback=fell_back,
+        anger=anger.get("score"),
+        anger_level=anger.get("level"),
     )
     return dataclasses.replace(record, predicted=annotation)
 

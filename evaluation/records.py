@@ -32,6 +32,9 @@ class Annotation:
     :func:`short_message`; a gold annotation leaves ``short_language`` unset.
     ``fallback`` is a prediction the bot's FallbackClassifier turned into ``nlu_fallback``;
     ``intent`` still holds the classifier's own guess, as ``rasa test nlu`` scores it.
+    ``anger`` is an intensity 0..1: gold, the labelled level's (calm 0, frustrated 0.5,
+    angry 1); predicted, the signals head's score, with the ``anger_level`` the parse result
+    gives it.
     """
 
     intent: str | None = None
@@ -41,6 +44,8 @@ class Annotation:
     language: str | None = None
     short_language: str | None = None
     fallback: bool = False
+    anger: float | None = None
+    anger_level: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,17 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.metrics import calibration, entity_scores, intent_scores, label_scores
+from evaluation.metrics import (
+    calibration,
+    detection_scores,
+    entity_scores,
+    intent_scores,
+    label_scores,
+)
 from evaluation.records import Record
 from evaluation.report_markdown import markdown
 from evaluation.report_plots import write_plots
-from nlu_components.core.examples import SENTIMENT_LABELS
+from nlu_components.core.examples import ANGER_LEVELS, SENTIMENT_LABELS
 
 NO_PREDICTION = "(none)"
 WORST_CONFUSIONS = 10
@@ -86,6 +92,25 @@ def _sentiment_section(records: Sequence[Record]) -> dict[str, Any] | None:
     return {**scores, "examples": len(scored)}
 
 
+def _anger_section(records: Sequence[Record]) -> dict[str, Any] | None:
+    """The signals head's anger against the labels, for the two levels routing acts on:
+    ``upset`` (frustrated or angry) and ``angry``; the operating point is the level the parse
+    result reports (the component's ``anger_levels``)."""
+    scored = [r for r in records if r.gold.anger is not None and r.predicted.anger is not None]
+    if not scored:
+        return None
+    scores = [r.predicted.anger or 0.0 for r in scored]
+    sections = {}
+    for name, levels in (("upset", ("frustrated", "angry")), ("angry", ("angry",))):
+        floor = min(ANGER_LEVELS[level] for level in levels)
+        sections[name] = detection_scores(
+            scores,
+            [(r.gold.anger or 0.0) >= floor for r in scored],
+            [r.predicted.anger_level in levels for r in scored],
+        )
+    return {"examples": len(scored), **sections}
+
+
 def _language_id_section(records: Sequence[Record]) -> dict[str, Any] | None:
     scored = [r for r in records if r.gold.language and r.predicted.language]
     if not scored:
@@ -108,6 +133,7 @@ def _section(records: Sequence[Record]) -> dict[str, Any]:
         "intent": _intent_section(records),
         "entities": _entity_section(records),
         "sentiment": _sentiment_section(records),
+        "anger": _anger_section(records),
         "language_id": _language_id_section(records),
     }
 

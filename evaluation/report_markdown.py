@@ -17,6 +17,9 @@ TABLE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("entity F1", ("entities", "micro", "f1")),
     ("sentiment macro-F1", ("sentiment", "macro_f1")),
     ("negative recall", ("sentiment", "per_label", "negative", "recall")),
+    ("upset AUROC", ("anger", "upset", "auroc")),
+    ("angry AUROC", ("anger", "angry", "auroc")),
+    ("angry recall", ("anger", "angry", "recall")),
     ("language ID", ("language_id", "accuracy")),
     ("short-message language ID", ("language_id", "short_accuracy")),
 )

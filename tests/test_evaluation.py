@@ -128,6 +128,45 @@ def test_report_breaks_scores_down_per_language_and_marks_zero_shot(tmp_path: Pa
     assert "| it | 2 | yes | 0.500 |" in markdown
 
 
+def _anger_record(gold_level: str, score: float, level: str) -> Record:
+    gold = Annotation(anger={"calm": 0.0, "frustrated": 0.5, "angry": 1.0}[gold_level])
+    return Record("x", "es", gold, Annotation(anger=score, anger_level=level))
+
+
+def test_anger_is_scored_at_both_levels_routing_acts_on() -> None:
+    """AUROC from the scores, precision and recall from the levels the parse result gave."""
+    records = [
+        _anger_record("calm", 0.1, "calm"),
+        _anger_record("calm", 0.5, "frustrated"),  # a false alarm, scored above a true one
+        _anger_record("frustrated", 0.45, "frustrated"),
+        _anger_record("frustrated", 0.3, "calm"),  # missed
+        _anger_record("angry", 0.9, "angry"),
+        _anger_record("angry", 0.6, "frustrated"),  # upset found, angry missed
+    ]
+    anger = build_report(records)["per_language"]["es"]["anger"]
+    upset, angry = anger["upset"], anger["angry"]
+    # upset: positives scored 0.45, 0.3, 0.9, 0.6 against calm 0.1, 0.5: 6 of 8 pairs ordered.
+    assert upset["auroc"] == pytest.approx(6 / 8)
+    assert (upset["precision"], upset["recall"]) == (pytest.approx(3 / 4), pytest.approx(3 / 4))
+    # angry: 0.9, 0.6 against the other four (max 0.5): every pair ordered.
+    assert angry["auroc"] == 1.0
+    assert (angry["precision"], angry["recall"]) == (1.0, 0.5)
+
+
+def test_gold_anger_reads_labels_and_counts_unlabelled_calm_messages_calm(tmp_path: Path):
+    from evaluation.rasa_data import gold_records
+
+    path = tmp_path / "es.yml"
+    path.write_text(
+        'version: "3.1"\nnlu:\n- intent: complaint\n  examples:\n'
+        "  - text: 'estoy harto'\n    metadata: {sentiment: negative, anger: angry}\n"
+        "  - text: 'llego tarde'\n    metadata: {sentiment: negative}\n"
+        "  - text: 'todo bien'\n    metadata: {sentiment: positive}\n",
+        encoding="utf-8",
+    )
+    assert [r.gold.anger for r in gold_records(path)] == [1.0, None, 0.0]
+
+
 # -- the command ------------------------------------------------------------------------------
 def test_xsid_files_are_read_with_spans_and_the_parent_language(tmp_path: Path):
     from evaluation.test_data import load_test_data
