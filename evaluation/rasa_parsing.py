@@ -112,6 +112,7 @@ def predicted_record(parser: RasaParser, record: Record) -> Record:
         fallback=fell_back,
         anger=anger.get("score"),
         anger_level=anger.get("level"),
+        uncalibrated_anger=anger.get("uncalibrated"),
     )
     return dataclasses.replace(record, predicted=annotation)
 

@@ -33,8 +33,8 @@ class Annotation:
     ``fallback`` is a prediction the bot's FallbackClassifier turned into ``nlu_fallback``;
     ``intent`` still holds the classifier's own guess, as ``rasa test nlu`` scores it.
     ``anger`` is an intensity 0..1: gold, the labelled level's (calm 0, frustrated 0.5,
-    angry 1); predicted, the signals head's score, with the ``anger_level`` the parse result
-    gives it.
+    angry 1); predicted, the calibrated score with the ``anger_level`` the parse result gives
+    it, and ``uncalibrated_anger`` the signals head's own score.
     """
 
     intent: str | None = None
@@ -46,6 +46,7 @@ class Annotation:
     fallback: bool = False
     anger: float | None = None
     anger_level: str | None = None
+    uncalibrated_anger: float | None = None
 
 
 @dataclass(frozen=True)

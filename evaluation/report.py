@@ -26,7 +26,7 @@ from evaluation.metrics import (
 from evaluation.records import Record
 from evaluation.report_markdown import markdown
 from evaluation.report_plots import write_plots
-from nlu_components.core.examples import ANGER_LEVELS, SENTIMENT_LABELS
+from nlu_components.core.examples import ANGER_LEVELS, SENTIMENT_LABELS, anger_level
 
 NO_PREDICTION = "(none)"
 WORST_CONFUSIONS = 10
@@ -92,21 +92,29 @@ def _sentiment_section(records: Sequence[Record]) -> dict[str, Any] | None:
     return {**scores, "examples": len(scored)}
 
 
-def _anger_section(records: Sequence[Record]) -> dict[str, Any] | None:
+def _anger_section(records: Sequence[Record], calibrated: bool = True) -> dict[str, Any] | None:
     """The signals head's anger against the labels, for the two levels routing acts on:
-    ``upset`` (frustrated or angry) and ``angry``; the operating point is the level the parse
-    result reports (the component's ``anger_levels``)."""
+    ``upset`` (frustrated or angry) and ``angry``. Calibrated: the score and level the parse
+    result reports; else the head's own score at the default thresholds (before
+    calibration)."""
     scored = [r for r in records if r.gold.anger is not None and r.predicted.anger is not None]
+    if not calibrated:
+        scored = [r for r in scored if r.predicted.uncalibrated_anger is not None]
     if not scored:
         return None
-    scores = [r.predicted.anger or 0.0 for r in scored]
+    if calibrated:
+        scores = [r.predicted.anger or 0.0 for r in scored]
+        levels = [r.predicted.anger_level for r in scored]
+    else:
+        scores = [r.predicted.uncalibrated_anger or 0.0 for r in scored]
+        levels = [anger_level(score) for score in scores]
     sections = {}
-    for name, levels in (("upset", ("frustrated", "angry")), ("angry", ("angry",))):
-        floor = min(ANGER_LEVELS[level] for level in levels)
+    for name, reached in (("upset", ("frustrated", "angry")), ("angry", ("angry",))):
+        floor = min(ANGER_LEVELS[level] for level in reached)
         sections[name] = detection_scores(
             scores,
             [(r.gold.anger or 0.0) >= floor for r in scored],
-            [r.predicted.anger_level in levels for r in scored],
+            [level in reached for level in levels],
         )
     return {"examples": len(scored), **sections}
 
@@ -134,6 +142,7 @@ def _section(records: Sequence[Record]) -> dict[str, Any]:
         "entities": _entity_section(records),
         "sentiment": _sentiment_section(records),
         "anger": _anger_section(records),
+        "anger_uncalibrated": _anger_section(records, calibrated=False),
         "language_id": _language_id_section(records),
     }
 

@@ -20,6 +20,7 @@ TABLE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("upset AUROC", ("anger", "upset", "auroc")),
     ("angry AUROC", ("anger", "angry", "auroc")),
     ("angry recall", ("anger", "angry", "recall")),
+    ("angry recall uncalibrated", ("anger_uncalibrated", "angry", "recall")),
     ("language ID", ("language_id", "accuracy")),
     ("short-message language ID", ("language_id", "short_accuracy")),
 )

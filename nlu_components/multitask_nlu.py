@@ -38,18 +38,21 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu_components.core.examples import (
+    ANGER,
     ANGER_LEVELS,
+    ANGER_THRESHOLDS,
     SENTIMENT_LABELS,
     EntitySpan,
     Example,
     NLUPrediction,
+    anger_level,
 )
 from nlu_components.core.settings import flat_defaults, from_flat_config
+from nlu_components.language_detector import LANGUAGE
 
 logger = logging.getLogger(__name__)
 
 SENTIMENT = "sentiment"
-ANGER = "anger"
 SIGNALS = "signals"
 # Example metadata the signals head learns from (data/README.md): `anger: calm|frustrated|
 # angry`, `wants_human: true`, `threat: true`.
@@ -92,9 +95,9 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             # Intents that ask for a person: their examples teach the wants_human signal
             # (an example's `wants_human: true` teaches it for any intent).
             "wants_human_intents": ["request_human"],
-            # Anger intensity (0..1) from which the parse result's anger level is
+            # Calibrated anger intensity (0..1) from which the parse result's anger level is
             # "frustrated" / "angry" (below: "calm").
-            "anger_levels": {"frustrated": 0.4, "angry": 0.75},
+            "anger_levels": dict(ANGER_THRESHOLDS),
         }
 
     def __init__(
@@ -164,6 +167,7 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             sentiment=sentiment,
             entities=entities,
             signals=self._signal_targets(annotations, intent, sentiment, learned),
+            language=_language_code(message),
         )
 
     def _signal_targets(
@@ -284,7 +288,9 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
         if self.nlu is None:
             return messages
         texts = [message.get(TEXT) or "" for message in messages]
-        predictions = self.nlu.predict(texts, [_word_spans(m) for m in messages])
+        predictions = self.nlu.predict(
+            texts, [_word_spans(m) for m in messages], [_language_code(m) for m in messages]
+        )
         for message, text, prediction in zip(messages, texts, predictions):
             self._annotate(message, text, prediction)
         return messages
@@ -306,7 +312,7 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
             },
             add_to_output=True,
         )
-        self._annotate_signals(message, prediction.signals)
+        self._annotate_signals(message, prediction)
         earlier = message.get(ENTITIES) or []
         entities = []
         for span in prediction.entities:
@@ -327,18 +333,17 @@ class MultitaskTransformerNLU(GraphComponent, IntentClassifier, EntityExtractorM
         entities = self.add_extractor_name(entities)
         message.set(ENTITIES, earlier + entities, add_to_output=True)
 
-    def _annotate_signals(self, message: Message, signals: dict[str, float]) -> None:
-        """`anger: {score, level}` and `signals: {wants_human, threat}`, what the routing
-        policy reads (handoff/turns.py); nothing for a model trained without them."""
+    def _annotate_signals(self, message: Message, prediction: NLUPrediction) -> None:
+        """`anger: {score, level, uncalibrated}` and `signals: {wants_human, threat}`, what the
+        routing policy reads (handoff/turns.py); nothing for a model trained without them.
+        ``score`` is calibrated for the message's language (nlu_components/core/calibration.py);
+        ``uncalibrated`` is the head's own."""
+        signals = prediction.signals
         if ANGER in signals:
             score = signals[ANGER]
-            levels = self.component_config["anger_levels"]
-            level = (
-                "angry" if score >= levels["angry"]
-                else "frustrated" if score >= levels["frustrated"]
-                else "calm"
-            )  # fmt: skip
-            message.set(ANGER, {"score": score, "level": level}, add_to_output=True)
+            level = anger_level(score, self.component_config["anger_levels"])
+            anger = {"score": score, "level": level, "uncalibrated": prediction.uncalibrated_anger}
+            message.set(ANGER, anger, add_to_output=True)
         others = {name: value for name, value in signals.items() if name != ANGER}
         if others:
             message.set(SIGNALS, others, add_to_output=True)
@@ -350,6 +355,12 @@ def _overlaps(span: EntitySpan, entities: list[dict[str, Any]]) -> bool:
         for other in entities
         if ENTITY_ATTRIBUTE_START in other and ENTITY_ATTRIBUTE_END in other
     )
+
+
+def _language_code(message: Message) -> str | None:
+    """The language the LanguageDetector set on the message, if it ran."""
+    language = message.get(LANGUAGE)
+    return language.get("code") if isinstance(language, dict) else None
 
 
 def _word_spans(message: Message) -> list[tuple[int, int]]:

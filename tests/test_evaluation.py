@@ -128,9 +128,10 @@ def test_report_breaks_scores_down_per_language_and_marks_zero_shot(tmp_path: Pa
     assert "| it | 2 | yes | 0.500 |" in markdown
 
 
-def _anger_record(gold_level: str, score: float, level: str) -> Record:
+def _anger_record(gold_level: str, score: float, level: str, raw: float = 0.0) -> Record:
     gold = Annotation(anger={"calm": 0.0, "frustrated": 0.5, "angry": 1.0}[gold_level])
-    return Record("x", "es", gold, Annotation(anger=score, anger_level=level))
+    predicted = Annotation(anger=score, anger_level=level, uncalibrated_anger=raw)
+    return Record("x", "es", gold, predicted)
 
 
 def test_anger_is_scored_at_both_levels_routing_acts_on() -> None:
@@ -151,6 +152,20 @@ def test_anger_is_scored_at_both_levels_routing_acts_on() -> None:
     # angry: 0.9, 0.6 against the other four (max 0.5): every pair ordered.
     assert angry["auroc"] == 1.0
     assert (angry["precision"], angry["recall"]) == (1.0, 0.5)
+
+
+def test_anger_before_calibration_is_the_raw_score_at_the_default_thresholds() -> None:
+    records = [
+        _anger_record("calm", 0.1, "calm", raw=0.5),  # raw: frustrated (0.4), a false alarm
+        _anger_record("angry", 0.9, "angry", raw=0.6),  # raw: frustrated, angry missed
+        _anger_record("angry", 0.8, "angry", raw=0.8),
+    ]
+    section = build_report(records)["per_language"]["es"]
+    before, after = section["anger_uncalibrated"], section["anger"]
+    assert (before["angry"]["recall"], after["angry"]["recall"]) == (0.5, 1.0)
+    assert (before["upset"]["precision"], after["upset"]["precision"]) == (
+        pytest.approx(2 / 3), 1.0,
+    )  # fmt: skip
 
 
 def test_gold_anger_reads_labels_and_counts_unlabelled_calm_messages_calm(tmp_path: Path):

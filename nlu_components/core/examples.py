@@ -8,9 +8,19 @@ SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 # Per-message scores 0..1 the signals head learns beside the sentiment: how angry the
 # customer is, whether they ask for a person (whatever the intent), whether they threaten
 # consequences (a lawyer, a chargeback, leaving, a public review).
-SIGNALS: tuple[str, ...] = ("anger", "wants_human", "threat")
+ANGER = "anger"
+SIGNALS: tuple[str, ...] = (ANGER, "wants_human", "threat")
 # Anger levels as annotated in the training data, as the intensity the head learns.
 ANGER_LEVELS: dict[str, float] = {"calm": 0.0, "frustrated": 0.5, "angry": 1.0}
+# The scores from which a message is "frustrated" / "angry" (below: "calm"), by default.
+ANGER_THRESHOLDS: dict[str, float] = {"frustrated": 0.4, "angry": 0.75}
+
+
+def anger_level(score: float, thresholds: dict[str, float] = ANGER_THRESHOLDS) -> str:
+    """The level an anger score reaches."""
+    if score >= thresholds["angry"]:
+        return "angry"
+    return "frustrated" if score >= thresholds["frustrated"] else "calm"
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,9 @@ class Example:
     entities: list[EntitySpan] | None = None
     # Known signal targets (0..1) by name of SIGNALS; a missing signal is unknown (masked).
     signals: dict[str, float] = field(default_factory=dict)
+    # The language the text is written in (ISO 639-1), where known: anger is calibrated per
+    # language.
+    language: str | None = None
 
     def __post_init__(self) -> None:
         if not self.words:
@@ -80,8 +93,11 @@ class NLUPrediction:
     sentiment: str
     sentiment_scores: dict[str, float]
     entities: list[EntitySpan]
-    # The signals the model was trained on, each 0..1 (empty for a model without them).
+    # The signals the model was trained on, each 0..1 (empty for a model without them);
+    # anger calibrated for the text's language where the model has a calibration.
     signals: dict[str, float] = field(default_factory=dict)
+    # The anger head's own score before calibration (None: no anger signal).
+    uncalibrated_anger: float | None = None
 
     @property
     def intent(self) -> str | None:

@@ -20,8 +20,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from nlu_components.core.bio import tag_names
+from nlu_components.core.calibration import AngerCalibration, fit_anger_calibration
 from nlu_components.core.encoder import LoadedEncoder, fingerprint, load_encoder
-from nlu_components.core.examples import SIGNALS, Example, NLUPrediction
+from nlu_components.core.examples import ANGER, SIGNALS, Example, NLUPrediction
 from nlu_components.core.network import MultitaskNetwork, TaskHeads
 from nlu_components.core.predictor import Predictor
 from nlu_components.core.settings import (
@@ -32,7 +33,12 @@ from nlu_components.core.settings import (
     settings_from_dict,
     settings_to_dict,
 )
-from nlu_components.core.trainer import LabelMaps, TrainingReport, train_multitask
+from nlu_components.core.trainer import (
+    LabelMaps,
+    TrainingReport,
+    train_multitask,
+    validation_split,
+)
 
 FORMAT_VERSION = 1
 MANIFEST = "lingodesk_nlu.json"
@@ -69,6 +75,9 @@ class MultitaskNLU:
         # What save() writes: captured before serving merges the adapters into the weights.
         self._adapter_state: dict[str, torch.Tensor] | None = None
         self._predictor: Predictor | None = None
+        # Per-language anger maps fitted on the validation slice (None: scores as the head
+        # gives them: no anger signal, or no slice to fit on).
+        self.anger_calibration: AngerCalibration | None = None
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, examples: Sequence[Example]) -> TrainingReport:
@@ -94,7 +103,23 @@ class MultitaskNLU:
         )
         self._adapter_state = _detached(get_peft_model_state_dict(self._model.encoder))
         self._predictor = None
+        self.anger_calibration = None
+        self.anger_calibration = self._fit_anger_calibration(examples)
         return report
+
+    def _fit_anger_calibration(self, examples: Sequence[Example]) -> AngerCalibration | None:
+        """Anger maps fitted on the validation slice the training held out, as served (the
+        serving backend's scores); None without an anger signal or a slice."""
+        _, validation = validation_split(examples, self.training_settings)
+        tuning = [e for e in validation if ANGER in e.signals]
+        if not tuning or self.labels is None or ANGER not in self.labels.signals:
+            return None
+        predictions = self.predict([e.text for e in tuning], [e.words for e in tuning])
+        return fit_anger_calibration(
+            [p.signals[ANGER] for p in predictions],
+            [e.signals[ANGER] for e in tuning],
+            [e.language for e in tuning],
+        )
 
     def _build(self, labels: LabelMaps) -> None:
         torch.manual_seed(self.training_settings.seed)  # heads' initial weights
@@ -137,13 +162,23 @@ class MultitaskNLU:
         self,
         texts: Sequence[str],
         words: Sequence[Sequence[tuple[int, int]]] | None = None,
+        languages: Sequence[str | None] | None = None,
     ) -> list[NLUPrediction]:
-        """Predict each text; ``words`` are word spans (whitespace words when omitted)."""
+        """Predict each text; ``words`` are word spans (whitespace words when omitted),
+        ``languages`` the texts' languages, which calibrate anger (shared map when omitted)."""
         if not self.is_trained:
             raise RuntimeError("MultitaskNLU.predict called before fit() or load().")
         if words is None:
             words = [Example(text).words for text in texts]
-        return self.predictor.predict(list(texts), list(words))
+        predictions = self.predictor.predict(list(texts), list(words))
+        for index, prediction in enumerate(predictions):
+            if ANGER in prediction.signals:
+                raw = prediction.signals[ANGER]
+                prediction.uncalibrated_anger = raw
+                if self.anger_calibration is not None:
+                    language = languages[index] if languages else None
+                    prediction.signals[ANGER] = self.anger_calibration.apply(raw, language)
+        return predictions
 
     @property
     def predictor(self) -> Predictor:
@@ -184,6 +219,9 @@ class MultitaskNLU:
                 "sentiments": self.labels.sentiments,
                 "signals": self.labels.signals,
             },
+            "anger_calibration": (
+                self.anger_calibration.to_dict() if self.anger_calibration else None
+            ),
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
 
@@ -209,6 +247,8 @@ class MultitaskNLU:
         )
         labels = LabelMaps(**manifest["labels"])
         model.labels = labels
+        if manifest.get("anger_calibration"):  # none in models saved before calibration
+            model.anger_calibration = AngerCalibration.from_dict(manifest["anger_calibration"])
         model._build(labels)
         if model.encoder_fingerprint != manifest["encoder_fingerprint"]:
             raise EncoderMismatchError(

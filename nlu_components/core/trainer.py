@@ -100,9 +100,9 @@ def _targets(examples: Sequence[Example], labels: LabelMaps) -> _Targets:
     )
 
 
-def _split(examples: Sequence[Example], settings: TrainingSettings) -> tuple[list, list]:
-    """(training, validation): a seeded ``validation_fraction`` slice for early stopping,
-    or none when there are too few examples to spare one."""
+def validation_split(examples: Sequence[Example], settings: TrainingSettings) -> tuple[list, list]:
+    """(training, validation): a seeded ``validation_fraction`` slice for early stopping and
+    calibration, never trained on, or none when there are too few examples to spare one."""
     order = list(range(len(examples)))
     random.Random(settings.seed).shuffle(order)
     n_validation = (
@@ -284,7 +284,7 @@ def train_multitask(
     seed_everything(settings.seed)
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
-    training, validation = _split(examples, settings)
+    training, validation = validation_split(examples, settings)
     targets = _targets(training, labels)
     objective = _Objective(
         model, tokenizer, text_prefix, encoder_settings, _task_losses(targets, labels, settings)
