@@ -36,7 +36,12 @@ class FixedPrediction:
     """The trained model's answer for TEXT_DE: the order number (as the transformer tags it,
     with the '?' glued to it) and the city."""
 
-    def predict(self, texts: list[str], words: list[list[tuple[int, int]]]) -> list[NLUPrediction]:
+    def predict(
+        self,
+        texts: list[str],
+        words: list[list[tuple[int, int]]],
+        languages: list[str | None],
+    ) -> list[NLUPrediction]:
         spans = [
             EntitySpan(ORDER[0], ORDER[1] + 1, "order_number", confidence=0.93),
             EntitySpan(*CITY, "city", confidence=0.88),
