@@ -92,9 +92,11 @@ def test_fit_calibrates_on_the_held_out_slice_and_the_model_keeps_it(
     """With a validation slice, fit() leaves a calibration fitted on it; predictions carry
     the head's own score beside the calibrated one, and save/load keeps the maps."""
     texts = [
-        ("where is my order", "calm"), ("THIS IS A DISGRACE!!!", "angry"),
-        ("still nothing, great service", "frustrated"), ("wo ist meine Bestellung", "calm"),
-        ("eine Frechheit!!! niemand hilft", "angry"), ("immer noch nichts", "frustrated"),
+        ("where is my order", "calm", "en"), ("THIS IS A DISGRACE!!!", "angry", "en"),
+        ("still nothing, great service", "frustrated", "en"),
+        ("wo ist meine Bestellung", "calm", "de"),
+        ("eine Frechheit!!! niemand hilft", "angry", "de"),
+        ("immer noch nichts", "frustrated", "de"),
     ]  # fmt: skip
     examples = [
         Example(
@@ -102,10 +104,10 @@ def test_fit_calibrates_on_the_held_out_slice_and_the_model_keeps_it(
             intent="complaint" if level != "calm" else "order_status",
             sentiment="negative" if level != "calm" else "neutral",
             signals={ANGER: LEVELS[level]},
-            language="de" if text[0] in "wei" else "en",
+            language=language,
         )
         for i in range(12)
-        for text, level in texts
+        for text, level, language in texts
     ]
     model = MultitaskNLU(
         EncoderSettings(model_name_or_path=str(tiny_encoder_dir), text_prefix=""),

@@ -15,6 +15,7 @@ with few examples near it.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -79,7 +80,9 @@ class AngerCalibration:
     def apply(self, score: float, language: str | None) -> float:
         """The calibrated score of a raw ``score`` for a message in ``language``."""
         slope, offset = self.per_language.get(language or "", self.shared)
-        return float(_sigmoid(slope * _logit(np.array(score)) + offset))
+        # Per message, so plain floats: what _logit and _sigmoid do to arrays.
+        clipped = min(max(score, _CLIP), 1 - _CLIP)
+        return 1 / (1 + math.exp(-(slope * math.log(clipped / (1 - clipped)) + offset)))
 
     def to_dict(self) -> dict[str, Any]:
         return {

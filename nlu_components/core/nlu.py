@@ -103,7 +103,7 @@ class MultitaskNLU:
         )
         self._adapter_state = _detached(get_peft_model_state_dict(self._model.encoder))
         self._predictor = None
-        self.anger_calibration = None
+        self.anger_calibration = None  # the fit below reads the head's own scores
         self.anger_calibration = self._fit_anger_calibration(examples)
         return report
 
