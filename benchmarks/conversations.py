@@ -43,6 +43,7 @@ STOCK_ROUTING = """\
 rules:
   explicit_request: {signal_threshold: 2.0, near_top_confidence: 2.0}
   anger: {strong: 2.0, frustrated: 2.0, min_confidence: 2.0, sharp_drop: 9.0}
+  threat: {threshold: 2.0}
   repeated_fallback: {turns: 99, window: 99}
 language_confidence: 2.0
 """

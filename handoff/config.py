@@ -64,8 +64,8 @@ class ExplicitRequestRule:
 class AngerRule:
     # With the NLU's anger intensity (0 calm, 0.5 frustrated, 1 angry): one message at
     # `strong` or above escalates; `turns` of the last `window` at `frustrated` or above
-    # escalate; so does one at `frustrated` right after the bot failed (a fallback, or the
-    # customer repeating an earlier message).
+    # escalate; so does one at `frustrated` when the bot failed them (a fallback in the window,
+    # this message's included, or the customer repeating an earlier message).
     strong: float = 0.75
     frustrated: float = 0.4
     after_failure: bool = True
@@ -75,6 +75,14 @@ class AngerRule:
     turns: int = 2
     window: int = 3
     sharp_drop: float = 1.0
+
+
+@dataclass(frozen=True)
+class ThreatRule:
+    # A message whose threat signal (lawyer, chargeback, closing the account, a public review)
+    # reaches this goes to a person even when it reads calm: what follows a threat is a
+    # decision the bot cannot make. Above 1: never.
+    threshold: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class FallbackRule:
 class Rules:
     explicit_request: ExplicitRequestRule = field(default_factory=ExplicitRequestRule)
     anger: AngerRule = field(default_factory=AngerRule)
+    threat: ThreatRule = field(default_factory=ThreatRule)
     repeated_fallback: FallbackRule = field(default_factory=FallbackRule)
 
 

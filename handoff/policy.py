@@ -32,7 +32,8 @@ class Escalate:
     priority: int  # index into PRIORITIES
     # A sentence or two for the agent, stored with the ticket.
     reason: str
-    # Names of the rules that fired (explicit_request, anger, repeated_fallback, language).
+    # Names of the rules that fired (explicit_request, anger, threat, repeated_fallback,
+    # language).
     rules: tuple[str, ...] = ()
 
     @property

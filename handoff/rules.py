@@ -70,13 +70,15 @@ def anger(turn: Turn, recent: Sequence[Turn], config: RoutingConfig) -> str | No
                 f"{len(window)} messages."
             )
         if rule.after_failure and turn.anger >= rule.frustrated:
+            # A fallback on this very message counts: the bot is about to answer a
+            # frustrated customer with "sorry, I did not understand".
             failed = any(
-                t.intent == config.rules.repeated_fallback.intent for t in window[:-1]
+                t.intent == config.rules.repeated_fallback.intent for t in window
             ) or repeats_earlier(turn, window[:-1])
             if failed:
                 return (
-                    f"The customer is frustrated after the bot failed them (anger "
-                    f"{turn.anger:.2f} after a misunderstanding or a repeated question)."
+                    f"The customer is frustrated and the bot failed them (anger "
+                    f"{turn.anger:.2f} with a misunderstanding or a repeated question)."
                 )
     else:
         negative = sum(
@@ -99,6 +101,16 @@ def _sharp_drop(turn: Turn, recent: Sequence[Turn], config: RoutingConfig) -> st
                 f"The customer's mood dropped sharply (polarity {before:+.2f} -> "
                 f"{turn.polarity:+.2f})."
             )
+    return None
+
+
+def threat(turn: Turn, _: Sequence[Turn], config: RoutingConfig) -> str | None:
+    score = turn.signals.get("threat")
+    if score is not None and score >= config.rules.threat.threshold:
+        return (
+            f"The customer threatens consequences: legal action, a chargeback, leaving or a "
+            f"public complaint (threat {score:.2f})."
+        )
     return None
 
 
@@ -128,6 +140,7 @@ def unserved_language(turn: Turn, _: Sequence[Turn], config: RoutingConfig) -> s
 RULES: tuple[tuple[str, Rule], ...] = (
     ("explicit_request", explicit_request),
     ("anger", anger),
+    ("threat", threat),
     ("repeated_fallback", repeated_fallback),
     ("language", unserved_language),
 )

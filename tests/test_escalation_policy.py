@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from handoff.config import PRIORITIES, RoutingConfig
+from handoff.config import PRIORITIES, RoutingConfig, Rules, ThreatRule
 from handoff.policy import Escalate, Stay, conversation_language, decide
 from handoff.rules import repeats_earlier
 from handoff.turns import Turn
@@ -150,9 +150,22 @@ def test_frustration_right_after_the_bot_failed_escalates() -> None:
     fallback = said("ma commande??", "fr", intent="nlu_fallback", anger=0.3)
     after = said("vous ne comprenez rien", "fr", sentiment="negative", anger=0.5)
     decision = outcome([fallback, after])
-    assert isinstance(decision, Escalate) and "after the bot failed" in decision.reason
+    assert isinstance(decision, Escalate) and "the bot failed them" in decision.reason
     # the same frustration without a failure before it stays with the bot
     assert outcome([said("bonjour", "fr", intent="greet"), after]) == Stay()
+
+
+def test_a_frustrated_message_the_bot_cannot_understand_escalates() -> None:
+    """The bot would answer "sorry, I did not understand" to a frustrated customer."""
+    opening = said("Bestellung 38 statt 44", "de", intent="delivery_problem")
+    unclear = said(
+        "soll das ein scherz sein, ich bin sauer", "de", intent="nlu_fallback",
+        sentiment="negative", anger=0.6,
+    )  # fmt: skip
+    decision = outcome([opening, unclear])
+    assert isinstance(decision, Escalate) and "the bot failed them" in decision.reason
+    calm_unclear = said("hmm, 38 oder 44?", "de", intent="nlu_fallback", anger=0.1)
+    assert outcome([opening, calm_unclear]) == Stay()
 
 
 def test_a_customer_repeating_themself_counts_as_a_failure() -> None:
@@ -183,3 +196,20 @@ def test_a_calm_explicit_request_is_normal_priority() -> None:
     decision = outcome([said("could I speak to an agent please?", "pt", intent="request_human")])
     assert isinstance(decision, Escalate) and decision.priority_name == "normal"
     assert decision.queue == "agents_pt"
+
+
+def test_a_calm_threat_reaches_a_person_and_the_rule_can_be_turned_off() -> None:
+    turn = said(
+        "Please note that my solicitor will write to you about the faulty boots.",
+        "en",
+        intent="complaint",
+        sentiment="negative",
+        anger=0.2,
+        threat=0.8,
+    )
+    decision = outcome([turn])
+    assert isinstance(decision, Escalate) and decision.rules == ("threat",)
+    assert decision.priority_name == "high" and "threatens consequences" in decision.reason
+    off = RoutingConfig(rules=Rules(threat=ThreatRule(threshold=1.1)))
+    assert isinstance(decide(turn, [], "en", off), Stay)
+    assert isinstance(outcome([said("where is my parcel?", "en", threat=0.3)]), Stay)

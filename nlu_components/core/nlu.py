@@ -19,6 +19,7 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from nlu_components.core.batching import validation_split
 from nlu_components.core.bio import tag_names
 from nlu_components.core.calibration import AngerCalibration, fit_anger_calibration
 from nlu_components.core.encoder import LoadedEncoder, fingerprint, load_encoder
@@ -37,7 +38,6 @@ from nlu_components.core.trainer import (
     LabelMaps,
     TrainingReport,
     train_multitask,
-    validation_split,
 )
 
 FORMAT_VERSION = 1

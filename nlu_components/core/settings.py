@@ -67,6 +67,9 @@ class TrainingSettings:
 
     epochs: int = 20
     batch_size: int = 16
+    # Batch texts of similar length together (batching.epoch_batches): the padding a random
+    # batch carries made 61 % of the shipped assistant's training tokens.
+    group_by_length: bool = True
     learning_rate: float = 5e-4  # LoRA adapters
     head_learning_rate: float = 2e-3  # task heads start from scratch and learn faster
     weight_decay: float = 0.01

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
+from nlu_components.core.batching import epoch_batches, validation_split
 from nlu_components.core.bio import spans_to_tags
 from nlu_components.core.examples import SENTIMENT_LABELS, Example
 from nlu_components.core.features import IGNORE_INDEX, Encoded, encode_batch, word_tag_targets
@@ -100,19 +101,6 @@ def _targets(examples: Sequence[Example], labels: LabelMaps) -> _Targets:
     )
 
 
-def validation_split(examples: Sequence[Example], settings: TrainingSettings) -> tuple[list, list]:
-    """(training, validation): a seeded ``validation_fraction`` slice for early stopping and
-    calibration, never trained on, or none when there are too few examples to spare one."""
-    order = list(range(len(examples)))
-    random.Random(settings.seed).shuffle(order)
-    n_validation = (
-        int(len(examples) * settings.validation_fraction)
-        if len(examples) >= settings.min_examples_for_validation
-        else 0
-    )
-    return [examples[i] for i in order[n_validation:]], [examples[i] for i in order[:n_validation]]
-
-
 def _task_losses(targets: _Targets, labels: LabelMaps, settings: TrainingSettings) -> dict:
     """One loss per task, class-weighted by the training targets' frequencies."""
     balanced = settings.class_weighting == "balanced"
@@ -165,6 +153,10 @@ class _Objective:
         }
         return {task: value for task, value in candidates.items() if value is not None}
 
+    def token_lengths(self, examples: Sequence[Example]) -> list[int]:
+        """Each example's length in encoder tokens (prefix and special tokens included)."""
+        return self.encode(examples).attention_mask.sum(dim=1).tolist()
+
     def batch_losses(self, batch: Sequence[Example], targets: _Targets) -> dict[str, torch.Tensor]:
         encoded = self.encode(batch)
         logits = self.model(encoded.input_ids, encoded.attention_mask)
@@ -213,23 +205,22 @@ def _train_epoch(
     training: Sequence[Example],
     targets: _Targets,
     settings: TrainingSettings,
-    permutation: list[int],
+    batches: list[list[int]],
     description: str,
 ) -> dict[str, float]:
-    """One pass over the training examples in ``permutation`` order; mean loss per task."""
+    """One pass over the training examples, batch by batch; mean loss per task."""
     objective.model.train()
     sums: Counter[str] = Counter()
     counts: Counter[str] = Counter()
     bar = tqdm(
-        range(0, len(training), settings.batch_size),
+        batches,
         desc=description,
         # None: only on a terminal. Redirected to a file (CI, a service's log) the bar's
         # redraws would flood it; the per-epoch log line reports progress there.
         disable=None if settings.progress_bar else True,
         leave=False,
     )
-    for start in bar:
-        indices = permutation[start : start + settings.batch_size]
+    for indices in bar:
         step_losses = objective.batch_losses(
             [training[i] for i in indices], targets.select(indices)
         )
@@ -291,15 +282,23 @@ def train_multitask(
     )
     optimisation = _Optimisation.create(model, len(training), settings)
     generator = torch.Generator().manual_seed(settings.seed)
+    lengths = objective.token_lengths(training)
     if settings.head_warmup_epochs:
-        _warm_up_heads(objective, training, targets, settings, generator)
+        _warm_up_heads(
+            objective,
+            training,
+            targets,
+            settings,
+            epoch_batches(lengths, settings, generator),
+            generator,
+        )
 
     report = TrainingReport()
     stopping = _EarlyStopping(model, settings.early_stopping_patience)
     for epoch in range(1, settings.epochs + 1):
-        permutation = torch.randperm(len(training), generator=generator).tolist()
+        batches = epoch_batches(lengths, settings, generator)
         epoch_losses = _train_epoch(
-            objective, optimisation, training, targets, settings, permutation,
+            objective, optimisation, training, targets, settings, batches,
             f"epoch {epoch}/{settings.epochs}",
         )  # fmt: skip
         report.epoch_losses.append(epoch_losses)
@@ -337,15 +336,17 @@ def _validation_loss(
 
 
 def _encoder_outputs(
-    objective: _Objective, training: Sequence[Example], targets: _Targets, batch_size: int
+    objective: _Objective,
+    training: Sequence[Example],
+    targets: _Targets,
+    batches: list[list[int]],
 ) -> list[tuple[list[int], Encoded, torch.Tensor, torch.Tensor]]:
     """The frozen encoder's outputs per batch: (indices, encoded, pooled, token states)."""
     model = objective.model
     model.eval()  # the encoder's outputs are fixed; only the heads use dropout afterwards
     cached = []
     with torch.no_grad():
-        for start in range(0, len(training), batch_size):
-            indices = list(range(start, min(start + batch_size, len(training))))
+        for indices in batches:
             encoded = objective.encode([training[i] for i in indices])
             states = model.encoder(
                 input_ids=encoded.input_ids, attention_mask=encoded.attention_mask
@@ -362,6 +363,7 @@ def _warm_up_heads(
     training: Sequence[Example],
     targets: _Targets,
     settings: TrainingSettings,
+    batches: list[list[int]],
     generator: torch.Generator,
 ) -> None:
     """Train the heads alone on the frozen encoder's outputs before fine-tuning starts
@@ -375,7 +377,7 @@ def _warm_up_heads(
     linear layer per task).
     """
     heads = objective.model.heads
-    cached = _encoder_outputs(objective, training, targets, settings.batch_size)
+    cached = _encoder_outputs(objective, training, targets, batches)
     optimizer = torch.optim.AdamW(
         heads.parameters(), lr=settings.head_learning_rate, weight_decay=settings.weight_decay
     )
