@@ -83,7 +83,7 @@ def _project(system: str, work: Path, model: Path | None) -> tuple[Path, dict[st
     return project, env
 
 
-async def _play(url: str, redis_url: str, system: str, conversations: Sequence[Any]) -> list:
+async def _play(stack: Any, redis_url: str, system: str, conversations: Sequence[Any]) -> list:
     """One outcome per conversation: (turns until a ticket or None, queue, priority)."""
     import aiohttp
 
@@ -98,8 +98,9 @@ async def _play(url: str, redis_url: str, system: str, conversations: Sequence[A
                 sender = f"{system}-{conversation.id}"
                 outcome: tuple[int | None, str | None, int | None] = (None, None, None)
                 for index, text in enumerate(conversation.turns, start=1):
-                    body = {"sender": sender, "message": text}
-                    async with http.post(f"{url}/webhooks/rest/webhook", json=body) as answer:
+                    body = {"sender": stack.session(sender), "message": text}
+                    webhook = f"{stack.url}/webhooks/rest/webhook"
+                    async with http.post(webhook, json=body) as answer:
                         answer.raise_for_status()
                         await answer.read()
                     ticket = await queues.open_ticket(sender)
@@ -154,7 +155,7 @@ def _run_system(system: str, conversations: Sequence[Any], work: Path, model: Pa
     project, env = _project(system, work, model)
     with ProjectStack(project, env=env) as stack:
         redis_url = f"redis://127.0.0.1:{stack.redis.port}/2"
-        outcomes = asyncio.run(_play(stack.url, redis_url, system, conversations))
+        outcomes = asyncio.run(_play(stack, redis_url, system, conversations))
     return _by_language(conversations, outcomes)
 
 

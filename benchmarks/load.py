@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import shutil
 import tempfile
 from contextlib import ExitStack
@@ -75,8 +76,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()
     with ExitStack() as running:
         stacks = _serve(running, model, workdir, args.servers, args.lock_store)
+        tokens = {sender: stacks[0].session(sender) for sender in scripts}
         conversations_run, wall = asyncio.run(
-            drive([s.url for s in stacks], scripts, doubles, args.concurrency, args.timeout)
+            drive([s.url for s in stacks], scripts, tokens, doubles, args.concurrency, args.timeout)
         )
         check, summary = check_and_summarize(stacks[0].redis.port, conversations_run, wall, doubles)
         load_after = os.getloadavg()
@@ -112,14 +114,17 @@ def _serve(
 ) -> list[ProjectStack]:
     """``servers`` stacks serving ``model``, all keeping conversations and locks in the first
     one's Redis; ``running`` stops them."""
+    from bot.sessions import SESSION_SECRET_ENV
     from bot.stack import ProjectStack
     from bot.supervisor import single_core_environment
 
     stacks: list[ProjectStack] = []
+    # One signing secret for all: a customer's session token is good on every server.
+    secret = secrets.token_urlsafe(48)
     for index in range(servers):
         project = prepare_shipped_assistant(workdir / f"server-{index}")
         shutil.copy(model, project / "models" / "model.tar.gz")
-        stack = ProjectStack(project, env=single_core_environment())
+        stack = ProjectStack(project, env=single_core_environment(**{SESSION_SECRET_ENV: secret}))
         _configure_stores(project, (stacks[0] if stacks else stack).redis.port, lock_store)
         stacks.append(running.enter_context(stack))
     return stacks

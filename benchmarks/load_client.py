@@ -70,8 +70,9 @@ def plan(
     return scripts, {f"{sender_prefix}{index:05d}" for index in doubles}
 
 
-async def send(session: Any, url: str, sender: str, text: str, timeout: float) -> Turn:
-    """POST one message to the REST channel; the customer sees the answers it returns."""
+async def send(session: Any, url: str, sender: str, token: str, text: str, timeout: float) -> Turn:
+    """POST one message to the REST channel as ``sender``'s session ``token``; the customer
+    sees the answers it returns."""
     import aiohttp
 
     turn = Turn(sender, text)
@@ -79,7 +80,7 @@ async def send(session: Any, url: str, sender: str, text: str, timeout: float) -
     try:
         async with session.post(
             f"{url}/webhooks/rest/webhook",
-            json={"sender": sender, "message": text},
+            json={"sender": token, "message": text},
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as answer:
             turn.status = answer.status
@@ -93,7 +94,13 @@ async def send(session: Any, url: str, sender: str, text: str, timeout: float) -
 
 
 async def converse(
-    session: Any, urls: list[str], sender: str, script: list[str], double: bool, timeout: float
+    session: Any,
+    urls: list[str],
+    sender: str,
+    token: str,
+    script: list[str],
+    double: bool,
+    timeout: float,
 ) -> list[Turn]:
     """One customer: each message after the previous answer; a double-sender sends her first
     two messages at once (to two servers when there are two)."""
@@ -101,23 +108,25 @@ async def converse(
     rest = script
     if double and len(script) >= 2:
         turns += await asyncio.gather(
-            *(send(session, urls[i % len(urls)], sender, text, timeout)
+            *(send(session, urls[i % len(urls)], sender, token, text, timeout)
               for i, text in enumerate(script[:2]))
         )  # fmt: skip
         rest = script[2:]
     for index, text in enumerate(rest):
-        turns.append(await send(session, urls[index % len(urls)], sender, text, timeout))
+        turns.append(await send(session, urls[index % len(urls)], sender, token, text, timeout))
     return turns
 
 
 async def drive(
     urls: list[str],
     scripts: dict[str, list[str]],
+    tokens: dict[str, str],
     doubles: set[str],
     concurrency: int,
     timeout: float,
 ) -> tuple[dict[str, list[Turn]], float]:
-    """Every customer's conversation, ``concurrency`` at a time; returns turns and wall time."""
+    """Every customer's conversation (``tokens``: each sender's session token), ``concurrency``
+    at a time; returns turns and wall time."""
     import aiohttp
 
     limit = asyncio.Semaphore(concurrency)
@@ -127,8 +136,9 @@ async def drive(
         async def one(sender: str) -> list[Turn]:
             async with limit:
                 return await converse(
-                    session, urls, sender, scripts[sender], sender in doubles, timeout
-                )
+                    session, urls, sender, tokens[sender], scripts[sender], sender in doubles,
+                    timeout,
+                )  # fmt: skip
 
         started = time.perf_counter()
         results = await asyncio.gather(*(one(sender) for sender in scripts))

@@ -6,12 +6,19 @@ tracker store and pass its ``language`` slot (kept by the action server) to the 
 detector as ``metadata["session_language"]``. Everything else is Rasa's own channel: same
 routes (``/webhooks/rest/webhook``, ``/socket.io``), same payloads.
 
+The REST channel also refuses to let a client name a conversation: ``POST
+/webhooks/rest/session`` issues a signed session token (bot/sessions.py), and a message's
+``sender`` must be one; its conversation id is what Rasa sees. Bodies that are not a JSON
+object with a text ``message`` get 400 with a JSON error, before Rasa reads them.
+
 Use in credentials.yml: ``bot.channels.RestInput:`` and ``bot.channels.SocketIOInput:``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +26,11 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
-from sanic import Blueprint, Sanic
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.sessions import InvalidSession, SessionSigner
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +78,65 @@ class _SessionLanguageMixin:
         return blueprint
 
 
+def _error(status: int, message: str) -> HTTPResponse:
+    return response.json({"error": message}, status=status)
+
+
+def _message_body(request: Request) -> dict[str, Any] | HTTPResponse:
+    """The REST message as a JSON object with a text ``message``, or the 400 that says why not."""
+    if not request.body:
+        return _error(400, "the request body is empty; send JSON: {sender, message}")
+    try:
+        body = json.loads(request.body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _error(400, "the request body is not UTF-8")
+    except ValueError:
+        return _error(400, "the request body is not JSON")
+    if not isinstance(body, dict):
+        return _error(400, "the request body must be a JSON object: {sender, message}")
+    if not isinstance(body.get("message"), str):
+        return _error(400, "`message` must be a string")
+    if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
+        return _error(400, "`metadata` must be an object")
+    return body
+
+
 class RestInput(_SessionLanguageMixin, RasaRestInput):
-    """Rasa's REST channel (``/webhooks/rest/webhook``) with the session language."""
+    """Rasa's REST channel (``/webhooks/rest/webhook``) with the session language and
+    server-issued sessions: ``POST /webhooks/rest/session`` answers ``{"sender": <token>,
+    "conversation_id": <id>}``, and each message's ``sender`` must be such a token (or one
+    the shop's backend signed with the same secret)."""
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        # Read at start-up: a deployment without a secret fails to start, saying what to set.
+        signer = SessionSigner.from_environment(os.environ)
+        blueprint = super().blueprint(on_new_message)
+
+        @blueprint.route("/session", methods=["POST"])
+        async def new_session(_: Request) -> HTTPResponse:
+            token = signer.issue()
+            return response.json(
+                {"sender": token, "conversation_id": signer.conversation_id(token)}
+            )
+
+        @blueprint.middleware("request")
+        async def verified_sender(request: Request) -> HTTPResponse | None:
+            if request.method != "POST" or not request.path.endswith("/webhook"):
+                return None
+            body = _message_body(request)
+            if isinstance(body, HTTPResponse):
+                return body
+            try:
+                request.ctx.conversation_id = signer.conversation_id(body.get("sender"))
+            except InvalidSession as error:
+                return _error(401, str(error))
+            return None
+
+        return blueprint
+
+    async def _extract_sender(self, req: Request) -> str | None:
+        """The conversation id the verified session token names (never the client's word)."""
+        return req.ctx.conversation_id
 
 
 class SocketIOOutput(RasaSocketIOOutput):

@@ -26,6 +26,12 @@ from bot.agent.api import DEFAULT_PORT, RASA_TOKEN_ENV, DevelopmentAccountError
 from bot.agent.startup import agent_api_service, prepare_accounts, wait_for_agent_api
 from bot.environment import is_production
 from bot.logs import LOGGING_CONFIG
+from bot.sessions import (
+    SESSION_SECRET_ENV,
+    SessionSecretError,
+    SessionSigner,
+    development_secret,
+)
 from bot.stores import redis_settings
 from bot.supervisor import (
     RedisServer,
@@ -128,6 +134,17 @@ def _require_model(rasa_url: str, env: dict[str, str]) -> None:
         "Rasa could not load the latest model in models/ (its log above says why, after "
         "'Could not load model'); retrain with `lingodesk train --force`."
     )
+
+
+def _require_session_secret(env: dict[str, str], project: Path) -> None:
+    """The REST channel's signing secret (bot/sessions.py): generated once into .run/ for local
+    development; production must set it, and is refused here, before anything starts."""
+    if not is_production(env):
+        env.setdefault(SESSION_SECRET_ENV, development_secret(project / ".run"))
+    try:
+        SessionSigner.from_environment(env)
+    except SessionSecretError as error:
+        raise ServiceError(str(error)) from error
 
 
 def _start_redis_unless_running(services: Supervisor, project: Path) -> None:
@@ -236,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         api_options = rasa_api_options(args.interface, env)
+        _require_session_secret(env, Path(args.project))
         _start_redis_unless_running(services, Path(args.project))
         _announce(_prepare_accounts(env))
         _require_trained_model(args)

@@ -11,11 +11,13 @@ names a port itself.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
+from bot.sessions import SESSION_SECRET_ENV, SessionSigner
 from bot.supervisor import (
     HEALTH_PATH,
     REPO_ROOT,
@@ -51,6 +53,8 @@ class ProjectStack:
         self.cors = cors
         self.startup_timeout = startup_timeout
         self.base_env = dict(env) if env is not None else dict(os.environ)
+        # The REST channel's signing secret: the caller's, else one for this stack alone.
+        self.session_secret = self.base_env.get(SESSION_SECRET_ENV) or secrets.token_urlsafe(48)
         self.logs = self.project / "logs"
         self.redis = RedisServer(
             self.project / "redis", persistent=persistent_redis, log=self.logs / "redis.log"
@@ -76,8 +80,14 @@ class ProjectStack:
             **self.base_env,
             "LINGODESK_REDIS_HOST": "127.0.0.1",
             "LINGODESK_REDIS_PORT": str(self.redis.port),
+            SESSION_SECRET_ENV: self.session_secret,
             "PYTHONPATH": os.pathsep.join([str(self.project), str(REPO_ROOT)]),
         }
+
+    def session(self, conversation_id: str | None = None) -> str:
+        """A session token for this stack's REST channel (``sender``), signed as a shop's
+        backend signs a logged-in customer's: for ``conversation_id``, else a new one."""
+        return SessionSigner(self.session_secret.encode()).issue(conversation_id)
 
     def service(self, name: str, command: list[str]) -> Service:
         """A service of this stack: run in the project directory, logged to logs/<name>.log."""

@@ -72,7 +72,9 @@ def test_lingodesk_run_makes_a_development_account_once_and_production_refuses_i
 
     account = asyncio.run(_store_call(redis_url, "check_password", name, password))
     assert account is not None and account.role == "admin" and account.development
-    refused = lingodesk_run(LINGODESK_ENV="production", LINGODESK_RASA_TOKEN="t" * 32)
+    refused = lingodesk_run(
+        LINGODESK_ENV="production", LINGODESK_RASA_TOKEN="t" * 32, LINGODESK_SESSION_SECRET="s" * 48
+    )
     assert refused.returncode == 1
     # (Rasa's import may print a SQLAlchemy deprecation warning first.)
     assert [line for line in refused.stderr.splitlines() if "lingodesk" in line] == [

@@ -80,7 +80,9 @@ def console(browser: Browser, agent_api_url: str) -> Iterator[Callable[[str], Co
 
 def rest_customer(stack: RasaStack, sender: str, text: str) -> list[dict]:
     answer = requests.post(
-        f"{stack.url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60
+        f"{stack.url}/webhooks/rest/webhook",
+        json={"sender": stack.session(sender), "message": text},
+        timeout=60,
     )
     answer.raise_for_status()
     return answer.json()

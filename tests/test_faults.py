@@ -48,7 +48,9 @@ DEV_FULL = Path("/dev/full")  # every write fails with ENOSPC: a disk that is fu
 
 def say(stack: OperatedStack, sender: str, text: str) -> list[str]:
     answer = requests.post(
-        f"{stack.url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=120
+        f"{stack.url}/webhooks/rest/webhook",
+        json={"sender": stack.session(sender), "message": text},
+        timeout=120,
     )
     assert answer.status_code == 200
     return [m["text"] for m in answer.json() if "text" in m]
@@ -77,7 +79,10 @@ def test_redis_killed_and_restarted_during_traffic_loses_nothing(
 
     fault = threading.Thread(target=kill_and_restart)
     fault.start()
-    conversations, wall = asyncio.run(drive([shipped_stack.url], scripts, set(), 6, timeout=120))
+    tokens = {sender: shipped_stack.session(sender) for sender in scripts}
+    conversations, wall = asyncio.run(
+        drive([shipped_stack.url], scripts, tokens, set(), 6, timeout=120)
+    )
     finished = time.monotonic()
     fault.join()
     assert outage["restarted"] < finished, "the traffic ended before Redis came back"

@@ -155,7 +155,8 @@ class Customer:
 
     async def say(self, text: str) -> list[str]:
         async with self.http.post(
-            f"{self.stack.url}/webhooks/rest/webhook", json={"sender": "maria", "message": text}
+            f"{self.stack.url}/webhooks/rest/webhook",
+            json={"sender": self.stack.session("maria"), "message": text},
         ) as answer:
             assert answer.status == 200, await answer.text()
             # Texts only: handoff notices also arrive as a `custom` payload for the widget.

@@ -28,7 +28,10 @@ def test_concurrent_customers_are_answered_and_every_tracker_is_complete(
     shipped_stack: OperatedStack,
 ) -> None:
     scripts, doubles = plan(16, turns=4, double_send=0.25, seed=7, sender_prefix="quick-load-")
-    conversations, wall = asyncio.run(drive([shipped_stack.url], scripts, doubles, 16, timeout=120))
+    tokens = {sender: shipped_stack.session(sender) for sender in scripts}
+    conversations, wall = asyncio.run(
+        drive([shipped_stack.url], scripts, tokens, doubles, 16, timeout=120)
+    )
     check, summary = check_and_summarize(shipped_stack.redis.port, conversations, wall, doubles)
     assert summary["messages"] == 64 and summary["errors"] == 0, summary
     assert summary["unanswered"] == 0, summary
