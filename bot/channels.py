@@ -38,6 +38,9 @@ SESSION_LANGUAGE = "session_language"
 LANGUAGE_SLOT = "language"
 # rasa-webchat's page data, sent beside the message (not inside Rasa's metadata).
 CUSTOM_DATA = "customData"
+# The sites allowed to embed the widget (space-separated origins); what `lingodesk run --cors`
+# also gives Rasa's HTTP CORS.
+CORS_ORIGINS_ENV = "LINGODESK_CORS_ORIGINS"
 
 
 async def add_session_language(app: Sanic | None, message: UserMessage) -> UserMessage:
@@ -153,27 +156,73 @@ class SocketIOOutput(RasaSocketIOOutput):
 
 class SocketIOInput(_SessionLanguageMixin, RasaSocketIOInput):
     """Rasa's socket.io channel (the chat widget's) with the session language, an output that
-    can carry ``custom`` payloads (handoff notices, agent messages), and rasa-webchat's page
-    data: rasa-webchat sends ``{message, customData, session_id}``, which Rasa's channel drops;
-    here ``customData`` reaches the NLU as ``metadata.customData`` (its ``language`` is a hint)."""
+    can carry ``custom`` payloads (handoff notices, agent messages), rasa-webchat's page data
+    (``customData`` reaches the NLU as ``metadata.customData``; its ``language`` is a hint),
+    and sessions the server issues.
+
+    ``session_request`` confirms the session token the widget stored if it is genuine, else
+    issues a new one; the connection is then bound to that token's conversation, and every
+    message goes there whatever ``session_id`` it names. A connection from a browser page
+    whose Origin is not in ``LINGODESK_CORS_ORIGINS`` (space-separated; unset: any) is refused.
+    """
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        signer = SessionSigner.from_environment(os.environ)
+        origins = os.environ.get(CORS_ORIGINS_ENV, "").split() or None
+
         async def with_output(message: UserMessage) -> Any:
             message.output_channel = SocketIOOutput(self.sio, self.bot_message_evt)
             return await on_new_message(message)
 
         blueprint = super().blueprint(with_output)
         namespace = self.namespace or "/"
-        rasa_handler = self.sio.handlers[namespace][self.user_message_evt]
+        rasa_connect = self.sio.handlers[namespace]["connect"]
+        rasa_message = self.sio.handlers[namespace][self.user_message_evt]
+        # socket id -> the conversation its confirmed session names
+        bound: dict[str, str] = {}
 
-        async def with_custom_data(sid: str, data: Any) -> Any:
-            if isinstance(data, dict) and isinstance(data.get(CUSTOM_DATA), dict):
+        async def connect(sid: str, environ: dict, auth: Any = None) -> bool:
+            origin = environ.get("HTTP_ORIGIN")
+            if origins is not None and origin and origin not in origins:
+                logger.warning("socket.io connection refused: origin %r is not allowed", origin)
+                return False
+            return await rasa_connect(sid, environ, auth)
+
+        async def session_request(sid: str, data: Any) -> None:
+            token = data.get("session_id") if isinstance(data, dict) else None
+            try:
+                conversation = signer.conversation_id(token)
+            except InvalidSession:
+                token = signer.issue()
+                conversation = signer.conversation_id(token)
+            bound[sid] = conversation
+            self.sio.enter_room(sid, conversation)  # sync before python-socketio 5.10
+            # rasa-webchat keeps `session_id`; lingodesk's widget also shows the conversation.
+            confirmation = {"session_id": token, "conversation_id": conversation}
+            await self.sio.emit("session_confirm", confirmation, room=sid)
+
+        async def user_message(sid: str, data: Any) -> Any:
+            conversation = bound.get(sid)
+            if conversation is None or not isinstance(data, dict):
+                logger.warning("socket.io message without a confirmed session ignored")
+                return None
+            data = {**data, "session_id": conversation}
+            if isinstance(data.get(CUSTOM_DATA), dict):
                 metadata = data.get(self.metadata_key)
                 metadata = dict(metadata) if isinstance(metadata, dict) else {}
-                data = {**data, self.metadata_key: {**metadata, CUSTOM_DATA: data[CUSTOM_DATA]}}
-            return await rasa_handler(sid, data)
+                data[self.metadata_key] = {**metadata, CUSTOM_DATA: data[CUSTOM_DATA]}
+            return await rasa_message(sid, data)
 
-        self.sio.on(self.user_message_evt, with_custom_data, namespace=self.namespace)
+        async def disconnect(sid: str) -> None:
+            bound.pop(sid, None)
+
+        for event, handler in (
+            ("connect", connect),
+            ("session_request", session_request),
+            (self.user_message_evt, user_message),
+            ("disconnect", disconnect),
+        ):
+            self.sio.on(event, handler, namespace=self.namespace)
         return blueprint
 
     def get_output_channel(self) -> SocketIOOutput | None:

@@ -192,7 +192,9 @@ def _start_servers(
         "--cors", *cors_origins(args, env), "--model", "models",
         "--logging-config-file", str(LOGGING_CONFIG), *api_options,
     )  # fmt: skip
-    rasa = services.start(Service("Rasa server", rasa_command_line, cwd=project, env=env))
+    # The widget's socket.io channel refuses pages of any other origin (bot/channels.py).
+    rasa_env = {**env, CORS_ENV: " ".join(cors_origins(args, env))}
+    rasa = services.start(Service("Rasa server", rasa_command_line, cwd=project, env=rasa_env))
     rasa_url = f"http://{_local_address(args.interface)}:{args.port}"
     agent_api = services.start(agent_api_service(args.agent_port, env, rasa_url, project))
     actions.wait_for_url(f"http://127.0.0.1:{args.actions_port}/health", ACTION_SERVER_STARTUP)

@@ -89,6 +89,10 @@ class ProjectStack:
         backend signs a logged-in customer's: for ``conversation_id``, else a new one."""
         return SessionSigner(self.session_secret.encode()).issue(conversation_id)
 
+    def conversation_of(self, token: str) -> str:
+        """The conversation a session token of this stack names (what Rasa's API calls it)."""
+        return SessionSigner(self.session_secret.encode()).conversation_id(token)
+
     def service(self, name: str, command: list[str]) -> Service:
         """A service of this stack: run in the project directory, logged to logs/<name>.log."""
         return Service(

@@ -274,7 +274,7 @@ def test_handoff_contract_queue_agent_and_bot_back(
         re.compile(r"Warten auf einen Mitarbeiter · Position \d+")
     )
 
-    push = f"{widget_stack.url}/conversations/{customer.session_id()}/tracker/events"
+    push = f"{widget_stack.url}/conversations/{customer.conversation_id()}/tracker/events"
     query = "?output_channel=latest&execute_side_effects=true"
     agent_event = {
         "event": "bot",

@@ -35,7 +35,7 @@ def hand_off_angry_customer(customer: Shop) -> Locator:
     tracker: dict[str, Any] = {}
 
     def handed_off() -> bool:
-        tracker.update(customer.stack.tracker(customer.session_id()))
+        tracker.update(customer.stack.tracker(customer.conversation_id()))
         return bool(tracker["slots"].get("handed_off")) and tracker["paused"]
 
     deadline = time.monotonic() + REPLY_TIMEOUT_MS / 1000

@@ -83,7 +83,12 @@ class Shop:
         return message
 
     def session_id(self) -> str:
+        """The session token the widget stored (what the server issued it)."""
         return self.state()["sessionId"]
+
+    def conversation_id(self) -> str:
+        """The conversation the widget's session names, as Rasa's HTTP API knows it."""
+        return self.stack.conversation_of(self.session_id())
 
     def state(self) -> dict[str, Any]:
         """What the widget keeps in local storage."""
@@ -95,7 +100,7 @@ class Shop:
 
     def user_events(self) -> list[dict[str, Any]]:
         """The customer's messages as Rasa stored them (HTTP API)."""
-        events = self.stack.tracker(self.session_id())["events"]
+        events = self.stack.tracker(self.conversation_id())["events"]
         return [event for event in events if event["event"] == "user"]
 
     def screenshot(self, suffix: str = "") -> Path:

@@ -282,7 +282,8 @@
 
     loadState() {
       const empty = {
-        sessionId: null, messages: [], open: false, handoff: null, unread: 0, nextId: 1,
+        sessionId: null, conversationId: null, messages: [], open: false, handoff: null,
+        unread: 0, nextId: 1,
       };
       try {
         const saved = JSON.parse(window.localStorage.getItem(this.storageName) || "null");
@@ -473,8 +474,13 @@
           socket.emit("session_request", { session_id: this.state.sessionId });
         });
         socket.on("session_confirm", (confirmed) => {
-          const id = confirmed && typeof confirmed === "object" ? confirmed.session_id : confirmed;
+          // The server issues the session: a signed token, and the conversation it names
+          // (for the developer view's tracker); a bare id from an older server works too.
+          const object = confirmed && typeof confirmed === "object";
+          const id = object ? confirmed.session_id : confirmed;
           if (id) this.state.sessionId = String(id);
+          this.state.conversationId = object && confirmed.conversation_id
+            ? String(confirmed.conversation_id) : this.state.sessionId;
           this.saveState();
           this.ready = true;
           this.wasConnected = true;
@@ -750,7 +756,7 @@
 
     fetchTracker() {
       const base = this.config.serverUrl + "/conversations/"
-        + encodeURIComponent(this.state.sessionId) + "/tracker";
+        + encodeURIComponent(this.state.conversationId || this.state.sessionId) + "/tracker";
       const url = this.config.apiToken
         ? base + "?token=" + encodeURIComponent(this.config.apiToken) : base;
       return fetch(url, { headers: { Accept: "application/json" } }).then((response) => {
