@@ -117,10 +117,8 @@ class RestInput(_SessionLanguageMixin, RasaRestInput):
 
         @blueprint.route("/session", methods=["POST"])
         async def new_session(_: Request) -> HTTPResponse:
-            token = signer.issue()
-            return response.json(
-                {"sender": token, "conversation_id": signer.conversation_id(token)}
-            )
+            token, conversation = signer.new_session()
+            return response.json({"sender": token, "conversation_id": conversation})
 
         @blueprint.middleware("request")
         async def verified_sender(request: Request) -> HTTPResponse | None:
@@ -129,6 +127,7 @@ class RestInput(_SessionLanguageMixin, RasaRestInput):
             body = _message_body(request)
             if isinstance(body, HTTPResponse):
                 return body
+            request.parsed_json = body  # what Rasa's handler reads: parsed once, here
             try:
                 request.ctx.conversation_id = signer.conversation_id(body.get("sender"))
             except InvalidSession as error:
@@ -193,8 +192,7 @@ class SocketIOInput(_SessionLanguageMixin, RasaSocketIOInput):
             try:
                 conversation = signer.conversation_id(token)
             except InvalidSession:
-                token = signer.issue()
-                conversation = signer.conversation_id(token)
+                token, conversation = signer.new_session()
             bound[sid] = conversation
             self.sio.enter_room(sid, conversation)  # sync before python-socketio 5.10
             # rasa-webchat keeps `session_id`; lingodesk's widget also shows the conversation.

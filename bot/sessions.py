@@ -73,12 +73,18 @@ class SessionSigner:
 
     def issue(self, conversation_id: str | None = None) -> str:
         """A token for ``conversation_id``, or for a new random conversation."""
-        conversation_id = conversation_id or uuid.uuid4().hex
+        if conversation_id is None:
+            return self.new_session()[0]
         if not is_conversation_id(conversation_id):
             raise ValueError(f"not a valid conversation id: {conversation_id!r}")
         now = int(time.time())
         claims = {"sub": conversation_id, "iat": now, "exp": now + self.lifetime_seconds}
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+
+    def new_session(self) -> tuple[str, str]:
+        """(token, conversation id) of a new conversation with a random, unguessable id."""
+        conversation_id = uuid.uuid4().hex
+        return self.issue(conversation_id), conversation_id
 
     def conversation_id(self, token: object) -> str:
         """The conversation a token names; raises InvalidSession unless it is genuine and

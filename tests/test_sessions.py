@@ -67,3 +67,8 @@ def test_the_development_secret_is_kept_private_and_survives_a_restart(tmp_path:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert development_secret(tmp_path / ".run") == secret
     SessionSigner(secret.encode())  # long enough to sign with
+
+
+def test_a_new_session_returns_the_conversation_its_token_names() -> None:
+    token, conversation = SIGNER.new_session()
+    assert SIGNER.conversation_id(token) == conversation
